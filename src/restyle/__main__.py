@@ -1,0 +1,5 @@
+"""``python -m restyle``."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,173 @@
+"""Settings of a style-transfer run: the one place where defaults live.
+
+The CLI and the web app build their options from :class:`Settings` and never restate a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import RestyleError
+
+Pooling = Literal["avg", "max"]
+OptimizerName = Literal["lbfgs", "adam"]
+ColorMode = Literal["none", "luminance", "histogram"]
+Precision = Literal["auto", "float32", "bfloat16", "float16"]
+
+#: Layers of the paper: content on conv4_2, style on conv1_1 ... conv5_1. Caffe applies ReLU in
+#: place, so the paper's "conv4_2" response is what this package calls ``relu4_2``.
+PAPER_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+PAPER_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+POOLINGS: tuple[str, ...] = ("avg", "max")
+OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
+COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+INIT_KINDS: tuple[str, ...] = ("content", "noise", "style")
+
+#: Largest output side accepted (pixels). A 4096-px run needs about 20 GB of RAM.
+MAX_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a run's result. Frozen, so it can be shared and stored.
+
+    The defaults give the paper's objective (alpha/beta = 1e-3, average pooling, the paper's
+    layers) optimised coarse to fine with L-BFGS from the content photo.
+    """
+
+    # Output size: longest side in pixels, or an explicit width and/or height.
+    size: int = 512
+    width: int | None = None
+    height: int | None = None
+
+    # Objective (Gatys et al. 2016, Sec. 2): alpha * L_content + beta * L_style (+ tv).
+    content_layers: tuple[str, ...] = PAPER_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = PAPER_STYLE_LAYERS
+    #: Per-style-layer weights w_l; ``None`` means equal weights 1/len(style_layers).
+    style_layer_weights: tuple[float, ...] | None = None
+    content_weight: float = 1e-3  # alpha
+    style_weight: float = 1.0  # beta
+    #: Multiplies beta: a single knob for "more" (>1) or "less" (<1) style.
+    style_strength: float = 1.0
+    tv_weight: float = 0.0
+    pooling: Pooling = "avg"
+
+    # Style images: blend weights (one per style image; None = equal) and scale of the
+    # style image relative to the output (1.0: the style has the output's pixel count).
+    style_blend: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    color: ColorMode = "none"
+
+    # Optimisation.
+    optimizer: OptimizerName = "lbfgs"
+    iterations: int = 300
+    learning_rate: float = 0.02  # Adam only, in pixel units of [0, 1]
+    tolerance: float = 1e-5  # stop a scale when the relative loss change stays below this
+    init: str = "content"  # "content", "noise", "style" or a path to an image file
+    seed: int = 0
+    #: Coarse to fine: start at ``min_scale`` px and grow by sqrt(2) to the output size.
+    multiscale: bool = True
+    min_scale: int = 128
+
+    # Where it runs.
+    weights: str = "bundled"  # "bundled", "torchvision", or a path to a state dict
+    device: str = "auto"
+    precision: Precision = "auto"
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def alpha(self) -> float:
+        """Content weight alpha."""
+        return self.content_weight
+
+    @property
+    def beta(self) -> float:
+        """Style weight beta with the style-strength knob applied."""
+        return self.style_weight * self.style_strength
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of the settings (stored in output metadata)."""
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        return d
+
+    def to_json(self) -> str:
+        """The settings as a compact JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+        raise RestyleError(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        need = "zero or more" if allow_zero else "greater than zero"
+        raise RestyleError(f"{name} must be {need}, got {value!r}")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise RestyleError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def validate(s: Settings) -> None:
+    """Raise :class:`RestyleError` with a one-line message if ``s`` makes no sense.
+
+    Layer names are checked against the network in :mod:`restyle.features`.
+    """
+    from .features import check_layers  # local: features imports torch
+
+    for name in ("size", "width", "height", "min_scale", "iterations"):
+        v = getattr(s, name)
+        if v is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise RestyleError(f"{name} must be a whole number of at least 1, got {v!r}")
+    for name in ("size", "width", "height"):
+        v = getattr(s, name)
+        if v is not None and (v < 16 or v > MAX_SIZE):
+            raise RestyleError(f"{name} must be between 16 and {MAX_SIZE} pixels, got {v}")
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        _positive(name, getattr(s, name), allow_zero=True)
+    for name in ("style_strength", "learning_rate", "style_scale"):
+        _positive(name, getattr(s, name))
+    _positive("tolerance", s.tolerance, allow_zero=True)
+    if not 0.05 <= s.style_scale <= 8:
+        raise RestyleError(f"style_scale must be between 0.05 and 8, got {s.style_scale}")
+    _choice("pooling", s.pooling, POOLINGS)
+    _choice("optimizer", s.optimizer, OPTIMIZERS)
+    _choice("color", s.color, COLOR_MODES)
+    _choice("precision", s.precision, PRECISIONS)
+    if not isinstance(s.seed, int) or isinstance(s.seed, bool) or s.seed < 0:
+        raise RestyleError(f"seed must be a whole number of 0 or more, got {s.seed!r}")
+    if not s.init:
+        raise RestyleError("init must be content, noise, style or an image path")
+    if not s.style_layers and not s.content_layers:
+        raise RestyleError("at least one content or style layer is needed")
+    check_layers(s.content_layers + s.style_layers)
+    if s.style_layer_weights is not None:
+        if len(s.style_layer_weights) != len(s.style_layers):
+            raise RestyleError(
+                f"style_layer_weights has {len(s.style_layer_weights)} values for "
+                f"{len(s.style_layers)} style layers"
+            )
+        for w in s.style_layer_weights:
+            _positive("style layer weight", w, allow_zero=True)
+    if s.style_blend is not None:
+        for w in s.style_blend:
+            _positive("style blend weight", w, allow_zero=True)
+        if sum(s.style_blend) <= 0:
+            raise RestyleError("style blend weights must not all be zero")

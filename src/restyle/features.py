@@ -1,0 +1,181 @@
+"""VGG19 as a feature extractor with named layers, cut after the deepest layer a run needs.
+
+Layer names: ``convB_C`` (before the ReLU), ``reluB_C`` (after it) and ``poolB``. The paper's
+"conv4_2" response is ``relu4_2`` here, because Caffe applies its ReLUs in place.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import RestyleError
+from .weights import CONV_NAMES, CONV_SPECS, ConvWeights, fold_input_convention, load_weights
+from .weights import rescale_channels as _rescale
+
+
+def _layer_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for i, conv in enumerate(CONV_NAMES):
+        names += [conv, "relu" + conv[4:]]
+        last_in_block = i + 1 == len(CONV_NAMES) or CONV_NAMES[i + 1][4] != conv[4]
+        if last_in_block:
+            names.append(f"pool{conv[4]}")
+    return tuple(names)
+
+
+#: Every layer name of VGG19's convolutional part, in network order.
+LAYER_NAMES: tuple[str, ...] = _layer_names()
+_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+
+def check_layers(names: Iterable[str]) -> None:
+    """Raise :class:`RestyleError` naming the valid layers if any name is unknown."""
+    for name in names:
+        if name not in _INDEX:
+            raise RestyleError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)}")
+
+
+def deepest(names: Iterable[str]) -> str:
+    """The deepest of the given layer names."""
+    names = list(names)
+    check_layers(names)
+    if not names:
+        raise RestyleError("no layers given")
+    return max(names, key=_INDEX.__getitem__)
+
+
+class VGGFeatures(nn.Module):
+    """VGG19's convolutional part up to ``last_layer``, frozen, returning named activations.
+
+    Takes an RGB image batch in [0, 1] (the weights' input convention is folded into the first
+    convolution, which pads by replication so that the fold is exact).
+    """
+
+    def __init__(self, convs: ConvWeights, pooling: str = "avg", last_layer: str = "relu5_1"):
+        super().__init__()
+        check_layers([last_layer])
+        self.pooling = pooling
+        self.layer_names: tuple[str, ...] = LAYER_NAMES[: _INDEX[last_layer] + 1]
+        self.convs = nn.ModuleDict()
+        specs = {name: (cin, cout) for name, cin, cout in CONV_SPECS}
+        for name in self.layer_names:
+            if name.startswith("conv"):
+                cin, cout = specs[name]
+                pad_mode: Literal["replicate", "zeros"] = (
+                    "replicate" if name == "conv1_1" else "zeros"
+                )
+                conv = nn.Conv2d(cin, cout, 3, padding=1, padding_mode=pad_mode)
+                w, b = convs[name]
+                conv.weight = nn.Parameter(w.clone(), requires_grad=False)
+                conv.bias = nn.Parameter(b.clone(), requires_grad=False)
+                self.convs[name] = conv
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        """Activations at ``layers`` (a dict by name) for an image batch ``x`` (N, 3, H, W)."""
+        wanted = set(layers)
+        check_layers(wanted)
+        last = max(_INDEX[n] for n in wanted)
+        if last >= len(self.layer_names):
+            raise RestyleError(f"layer {LAYER_NAMES[last]} is past this network's cut")
+        out: dict[str, torch.Tensor] = {}
+        for name in self.layer_names[: last + 1]:
+            if name.startswith("conv"):
+                x = self.convs[name](x)
+            elif name.startswith("relu"):
+                # In place unless the pre-activation was asked for (it would be overwritten).
+                x = F.relu(x) if ("conv" + name[4:]) in wanted else F.relu_(x)
+            elif self.pooling == "avg":
+                x = F.avg_pool2d(x, 2)
+            else:
+                x = F.max_pool2d(x, 2)
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+def _means_file() -> str:
+    return str(importlib.resources.files("restyle") / "data" / "vgg19_bundled_means.pt")
+
+
+def reference_images(size: int = 256) -> list[torch.Tensor]:
+    """Natural photos shipped in scikit-image's wheel, as (1, 3, H, W) tensors in [0, 1].
+
+    Used to measure the mean activation of each filter (see :func:`channel_means`).
+    """
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    images = []
+    for get in (
+        data.astronaut,
+        data.chelsea,
+        data.coffee,
+        data.rocket,
+        data.hubble_deep_field,
+        data.camera,
+    ):
+        a = np.asarray(get())  # type: ignore[no-untyped-call]
+        img = Image.fromarray(a).convert("RGB")
+        img.thumbnail((size, size), Image.Resampling.LANCZOS)
+        t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        images.append(t.unsqueeze(0))
+    return images
+
+
+@torch.no_grad()
+def channel_means(
+    convs: ConvWeights, pooling: str, images: Sequence[torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Mean ReLU activation of every filter over ``images`` and positions (input-folded convs)."""
+    net = VGGFeatures(convs, pooling, "relu5_4")
+    relus = ["relu" + c[4:] for c in CONV_NAMES]
+    sums = {c: torch.zeros(convs[c][1].shape[0]) for c in CONV_NAMES}
+    counts = dict.fromkeys(CONV_NAMES, 0)
+    for img in images:
+        feats = net(img, relus)
+        for c, r in zip(CONV_NAMES, relus, strict=True):
+            f = feats[r]
+            sums[c] += f.sum(dim=(0, 2, 3))
+            counts[c] += f.shape[0] * f.shape[2] * f.shape[3]
+    return {c: sums[c] / counts[c] for c in CONV_NAMES}
+
+
+@lru_cache(maxsize=8)
+def _normalized_convs(source: str, pooling: str) -> ConvWeights:
+    w = load_weights(source)
+    convs = fold_input_convention(w.convs, w.convention)
+    means: dict[str, torch.Tensor] | None = None
+    if source == "bundled":
+        try:
+            stored = torch.load(_means_file(), map_location="cpu", weights_only=True)
+            means = stored[pooling]
+        except FileNotFoundError:
+            means = None
+    if means is None:
+        means = channel_means(convs, pooling, reference_images())
+    return _rescale(convs, means)
+
+
+def build_network(
+    source: str = "bundled",
+    pooling: str = "avg",
+    last_layer: str = "relu5_1",
+    device: torch.device | str = "cpu",
+) -> VGGFeatures:
+    """A frozen VGG19 feature extractor from ``source``, normalised as in the paper.
+
+    Filters are rescaled so each has mean activation 1 over natural images (see
+    :func:`restyle.weights.rescale_channels`), and the input is an RGB image in [0, 1].
+    """
+    convs = _normalized_convs(source, pooling)
+    return VGGFeatures(convs, pooling, last_layer).to(device)

@@ -1,0 +1,294 @@
+"""The optimisation loop: scale by scale, step by step, yielding progress as data."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import color
+from .config import Settings
+from .device import autocast_dtype, resolve_device
+from .errors import RestyleError
+from .features import VGGFeatures, build_network, deepest
+from .image import load_image, resize, to_pil, to_tensor
+from .losses import Objective, Targets, blend_grams, gram
+from .schedule import output_size, scale_sizes, split_iterations, style_size
+
+#: L-BFGS memory (pairs of vectors the size of the image).
+LBFGS_HISTORY = 20
+#: A scale stops early after this many steps in a row below the relative-change tolerance.
+PATIENCE = 5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One optimisation step's report.
+
+    Attributes:
+        scale: index of the current scale (0-based) of ``scales``.
+        scales: number of scales.
+        width, height: size being optimised now.
+        step: step within this scale (1-based); ``steps`` its budget.
+        total_step, total_steps: steps so far and the whole run's budget.
+        losses: weighted loss terms ``total``, ``content``, ``style``, ``tv``.
+        elapsed: seconds since the run started; ``eta`` estimated seconds left.
+        done: True on the last report of the run.
+    """
+
+    scale: int
+    scales: int
+    width: int
+    height: int
+    step: int
+    steps: int
+    total_step: int
+    total_steps: int
+    losses: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    eta: float = 0.0
+    done: bool = False
+
+
+class StyleRun:
+    """A style-transfer run: iterate over it for :class:`Progress`; ask :meth:`image` any time.
+
+    Args:
+        content: the photo (RGB), or None for texture synthesis.
+        styles: one or more paintings (RGB).
+        settings: the run's settings.
+    """
+
+    def __init__(
+        self, content: Image.Image | None, styles: list[Image.Image], settings: Settings
+    ) -> None:
+        if not styles:
+            raise RestyleError("at least one style image is needed")
+        if settings.style_blend is not None and len(settings.style_blend) != len(styles):
+            raise RestyleError(
+                f"{len(settings.style_blend)} style blend weights given for "
+                f"{len(styles)} style images"
+            )
+        if content is None and settings.color != "none":
+            raise RestyleError(f"color={settings.color} needs a content image")
+        if content is None and settings.init == "content":
+            settings = settings.replace(init="noise")
+        self.settings = settings
+        self.content = content
+        ref = content if content is not None else styles[0]
+        self.width, self.height = output_size(
+            ref.width, ref.height, settings.size, settings.width, settings.height
+        )
+        if settings.color == "histogram" and content is not None:
+            c = to_tensor(content)
+            styles = [to_pil(color.match_histogram(to_tensor(s), c)) for s in styles]
+        self.styles = styles
+        self.init_image = self._init_file(settings.init)
+        self.sizes = scale_sizes(self.width, self.height, settings.min_scale, settings.multiscale)
+        self.steps = split_iterations(settings.iterations, self.sizes)
+        self.device = resolve_device(settings.device)
+        self._amp = autocast_dtype(self.device, settings.precision)
+        self._x: torch.Tensor | None = None
+        self._content_small: torch.Tensor | None = None
+
+    @staticmethod
+    def _init_file(init: str) -> Image.Image | None:
+        if init in ("content", "noise", "style"):
+            return None
+        return load_image(init, role="init image")
+
+    # ----- images -------------------------------------------------------------------------
+
+    def _tensor(self, img: Image.Image, w: int, h: int) -> torch.Tensor:
+        return to_tensor(resize(img, w, h)).to(self.device)
+
+    def image(self) -> Image.Image:
+        """The current image, as the user would get it (colour recombined), or the content photo
+        at output size if optimisation has not started."""
+        if self._x is None:
+            ref = self.content if self.content is not None else self.styles[0]
+            return resize(ref, self.width, self.height)
+        x = self._x.detach()
+        if self.settings.color == "luminance" and self._content_small is not None:
+            x = color.combine_luminance(x, self._content_small)
+        return to_pil(x)
+
+    # ----- the run ------------------------------------------------------------------------
+
+    def _first_image(
+        self, w: int, h: int, content: torch.Tensor | None, style0: torch.Tensor
+    ) -> torch.Tensor:
+        s = self.settings
+        if s.init == "content" and content is not None:
+            return content.clone()
+        if s.init == "style":
+            return F.interpolate(style0, size=(h, w), mode="bilinear", align_corners=False)
+        if self.init_image is not None:
+            x = self._tensor(self.init_image, w, h)
+            if s.color == "luminance":
+                x = color.grey_rgb(color.luminance(x))
+            return x
+        gen = torch.Generator().manual_seed(s.seed)
+        noise = torch.rand((1, 1 if s.color == "luminance" else 3, h, w), generator=gen)
+        return noise.expand(1, 3, h, w).contiguous().to(self.device)
+
+    def _targets(
+        self, net: VGGFeatures, w: int, h: int
+    ) -> tuple[Targets, torch.Tensor | None, torch.Tensor]:
+        s = self.settings
+        content_t: torch.Tensor | None = None
+        content_feats: dict[str, torch.Tensor] = {}
+        with torch.no_grad(), self._autocast():
+            if self.content is not None:
+                content_t = self._tensor(self.content, w, h)
+                self._content_small = content_t
+                if s.color == "luminance":
+                    content_t = color.grey_rgb(color.luminance(content_t))
+                if s.content_layers and s.alpha > 0:
+                    feats = net(content_t, s.content_layers)
+                    content_feats = {k: v.float() for k, v in feats.items()}
+            grams = []
+            style_ts = []
+            for img in self.styles:
+                sw, sh = style_size(img.width, img.height, w, h, s.style_scale)
+                st = self._tensor(img, sw, sh)
+                if s.color == "luminance" and self._content_small is not None:
+                    st = color.match_luminance(st, self._content_small)
+                style_ts.append(st)
+                feats = net(st, s.style_layers) if s.style_layers else {}
+                grams.append({k: gram(v) for k, v in feats.items()})
+        blend = s.style_blend or (1.0,) * len(grams)
+        style_grams = blend_grams(grams, blend) if s.style_layers else {}
+        return Targets(content_feats, style_grams), content_t, style_ts[0]
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self._amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._amp)
+
+    def _objective(self, targets: Targets, w: int, h: int) -> Objective:
+        s = self.settings
+        layer_w = s.style_layer_weights or (1.0 / max(1, len(s.style_layers)),) * len(
+            s.style_layers
+        )
+        # The content term sums over positions; scaling alpha by the pixel ratio gives every
+        # coarse scale the content/style balance of the output size (exact at the last scale).
+        area = (self.width * self.height) / (w * h)
+        alpha = s.alpha * area if self.content is not None else 0.0
+        return Objective(
+            targets, alpha, s.beta, dict(zip(s.style_layers, layer_w, strict=True)), s.tv_weight
+        )
+
+    def _make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
+        if self.settings.optimizer == "lbfgs":
+            return torch.optim.LBFGS(
+                [x],
+                lr=1.0,
+                max_iter=1,
+                history_size=LBFGS_HISTORY,
+                tolerance_grad=0.0,
+                tolerance_change=0.0,
+            )
+        return torch.optim.Adam([x], lr=self.settings.learning_rate)
+
+    def _steps(
+        self, net: VGGFeatures, objective: Objective, x: torch.Tensor, n_steps: int
+    ) -> Iterator[dict[str, float]]:
+        """Optimise ``x`` in place for up to ``n_steps``, yielding each step's loss terms.
+
+        Stops early once the relative change of the loss stays below the tolerance for
+        :data:`PATIENCE` steps, or when the loss is no longer finite.
+        """
+        opt = self._make_optimizer(x)
+        wanted = objective.layers
+        last: dict[str, float] = {}
+
+        def closure() -> torch.Tensor:
+            nonlocal last
+            opt.zero_grad(set_to_none=False)
+            with self._autocast():
+                feats = net(x, wanted)
+            terms = objective(feats, x)
+            terms.total.backward()  # type: ignore[no-untyped-call]
+            last = terms.as_floats()
+            return terms.total.detach()
+
+        prev, calm = math.inf, 0
+        for _ in range(n_steps):
+            opt.step(closure)  # type: ignore[no-untyped-call,arg-type]
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            yield last
+            total = last["total"]
+            if not math.isfinite(total):
+                raise RestyleError(
+                    "the loss became infinite or NaN; try smaller weights or --precision float32"
+                )
+            change = abs(prev - total) / max(abs(total), 1e-12)
+            prev = total
+            calm = calm + 1 if change < self.settings.tolerance else 0
+            if calm >= PATIENCE:
+                return
+
+    def __iter__(self) -> Iterator[Progress]:
+        s = self.settings
+        layers = [*(s.content_layers if self.content is not None else ()), *s.style_layers]
+        net = build_network(s.weights, s.pooling, deepest(layers), self.device)
+        start = time.perf_counter()
+        work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
+        total_steps = sum(self.steps)
+        work_done, done_steps = 0.0, 0
+        for si, ((w, h), n_steps) in enumerate(zip(self.sizes, self.steps, strict=True)):
+            targets, content_t, style0 = self._targets(net, w, h)
+            objective = self._objective(targets, w, h)
+            if self._x is None:
+                x0 = self._first_image(w, h, content_t, style0)
+            else:
+                x0 = F.interpolate(
+                    self._x.detach(), size=(h, w), mode="bicubic", align_corners=False
+                )
+            x = x0.clamp(0, 1).detach().contiguous().requires_grad_(True)
+            self._x = x
+            last_scale = si == len(self.sizes) - 1
+            pending: Progress | None = None
+            for step, losses in enumerate(self._steps(net, objective, x, n_steps), start=1):
+                if pending is not None:
+                    yield pending
+                done_steps += 1
+                work_done += w * h
+                elapsed = time.perf_counter() - start
+                left = sum(work[si + 1 :]) + (n_steps - step) * w * h
+                eta = left * elapsed / work_done
+                pending = Progress(
+                    si,
+                    len(self.sizes),
+                    w,
+                    h,
+                    step,
+                    n_steps,
+                    done_steps,
+                    total_steps,
+                    losses,
+                    elapsed,
+                    eta,
+                    False,
+                )
+            if pending is not None:
+                # The scale's last step: if it stopped early, its unused steps leave the budget.
+                total_steps -= n_steps - pending.step
+                yield dataclasses.replace(
+                    pending, total_steps=total_steps, steps=pending.step, done=last_scale
+                )
+
+    def run(self) -> Image.Image:
+        """Run to the end and return the result."""
+        for _ in self:
+            pass
+        return self.image()

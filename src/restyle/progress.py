@@ -1,0 +1,96 @@
+"""Rendering :class:`~restyle.optimize.Progress` for people (a bar) and scripts (JSON lines)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from .errors import RestyleError
+from .optimize import Progress
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
+
+
+def describe(p: Progress) -> str:
+    """A one-line summary: scale, size, loss terms and time left."""
+    parts = [
+        f"scale {p.scale + 1}/{p.scales} {p.width}x{p.height}",
+        f"loss {p.losses.get('total', 0):.4g} (content {p.losses.get('content', 0):.3g}, "
+        f"style {p.losses.get('style', 0):.3g})",
+        f"left {_clock(p.eta)}",
+    ]
+    return " | ".join(parts)
+
+
+class ProgressReporter:
+    """A tqdm bar on ``stream`` (unless quiet) and an optional JSON-lines log."""
+
+    def __init__(self, stream: IO[str], *, quiet: bool = False, json_path: str | None = None):
+        self.stream = stream
+        self.quiet = quiet
+        self.json_path = json_path
+        self._bar: Any = None
+        self._log: IO[str] | None = None
+
+    def __enter__(self) -> ProgressReporter:
+        if self.json_path == "-":
+            self._log = sys.stdout
+        elif self.json_path:
+            try:
+                self._log = Path(self.json_path).open("w", encoding="utf-8")
+            except OSError as e:
+                raise RestyleError(f"cannot write log file {self.json_path}: {e.strerror}") from e
+        return self
+
+    def update(self, p: Progress) -> None:
+        """Show one step."""
+        if not self.quiet:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(
+                    total=p.total_steps,
+                    file=self.stream,
+                    unit="step",
+                    bar_format="{percentage:3.0f}%|{bar:20}| {n}/{total} [{elapsed}] {postfix}",
+                    dynamic_ncols=True,
+                )
+            self._bar.total = p.total_steps
+            self._bar.set_postfix_str(describe(p), refresh=False)
+            self._bar.update(p.total_step - self._bar.n)
+        if self._log is not None:
+            record = {
+                "scale": p.scale,
+                "scales": p.scales,
+                "width": p.width,
+                "height": p.height,
+                "step": p.step,
+                "steps": p.steps,
+                "total_step": p.total_step,
+                "total_steps": p.total_steps,
+                "losses": p.losses,
+                "elapsed": round(p.elapsed, 3),
+                "eta": round(p.eta, 1),
+                "done": p.done,
+            }
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._log is not None and self._log is not sys.stdout:
+            self._log.close()
