@@ -8,6 +8,7 @@ modules and are imported only when used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -49,11 +50,10 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports errors in one line (plus the usage line) and exits with 2."""
+    """argparse that reports a usage error in one line and exits with status 2."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,6 +97,13 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--tv-weight", type=float, help=f"total variation (default {_d('tv_weight'):g})")
     g.add_argument("--pooling", choices=POOLINGS, help=f"(default {_d('pooling')})")
+    g.add_argument(
+        "--no-normalize",
+        dest="normalize",
+        action="store_false",
+        default=None,
+        help="use VGG19's raw filter scales instead of the paper's mean-activation-1 rescaling",
+    )
     g = p.add_argument_group("style images and colour")
     g.add_argument(
         "--style-blend",
@@ -283,16 +290,24 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _dispatch(argv: list[str], err: IO[str]) -> int:
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+        status: int = module.main(argv[1:], err)
+        return status
+    return stylise_command(argv, err)
+
+
 def main(argv: Sequence[str] | None = None, stderr: IO[str] | None = None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Bad input never raises: one line goes to ``stderr`` and the status is 2.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     err = stderr or sys.stderr
     try:
-        if argv and argv[0] in COMMANDS:
-            module = importlib.import_module(COMMANDS[argv[0]][0])
-            status: int = module.main(argv[1:], err)
-            return status
-        return stylise_command(argv, err)
+        with contextlib.redirect_stderr(err):
+            return _dispatch(argv, err)
     except RestyleError as e:
         print(f"restyle: error: {e}", file=err)
         return EXIT_USAGE
@@ -302,6 +317,11 @@ def main(argv: Sequence[str] | None = None, stderr: IO[str] | None = None) -> in
     except MemoryError:
         print("restyle: error: out of memory; try a smaller --size", file=err)
         return EXIT_FAILURE
+    except RuntimeError as e:
+        if "out of memory" in str(e) or "can't allocate memory" in str(e):
+            print("restyle: error: out of memory; try a smaller --size", file=err)
+            return EXIT_FAILURE
+        raise
     except SystemExit as e:  # argparse's --help and usage errors
         return e.code if isinstance(e.code, int) else EXIT_USAGE
 

@@ -37,8 +37,8 @@ MAX_SIZE = 8192
 class Settings:
     """Everything that decides a run's result. Frozen, so it can be shared and stored.
 
-    The defaults give the paper's objective (alpha/beta = 1e-3, average pooling, the paper's
-    layers) optimised coarse to fine with L-BFGS from the content photo.
+    The defaults give the paper's objective (its layers, average pooling, normalised filters)
+    optimised coarse to fine with L-BFGS from the content photo.
     """
 
     # Output size: longest side in pixels, or an explicit width and/or height.
@@ -51,12 +51,18 @@ class Settings:
     style_layers: tuple[str, ...] = PAPER_STYLE_LAYERS
     #: Per-style-layer weights w_l; ``None`` means equal weights 1/len(style_layers).
     style_layer_weights: tuple[float, ...] | None = None
-    content_weight: float = 1e-3  # alpha
+    #: alpha and beta. With this package's normalised VGG19 and the paper's sums, alpha/beta of
+    #: 3e-7 gives at 512 px the balance of the paper's Figure 2; the paper's own ratios (1e-3,
+    #: 1e-4) stay close to the photo here (see docs/gallery.md). The content term sums over
+    #: positions, so a larger output with the same ratio keeps more of the photo.
+    content_weight: float = 3e-7  # alpha
     style_weight: float = 1.0  # beta
     #: Multiplies beta: a single knob for "more" (>1) or "less" (<1) style.
     style_strength: float = 1.0
     tv_weight: float = 0.0
     pooling: Pooling = "avg"
+    #: Rescale VGG's filters to mean activation 1 over natural images, as the paper does.
+    normalize: bool = True
 
     # Style images: blend weights (one per style image; None = equal) and scale of the
     # style image relative to the output (1.0: the style has the output's pixel count).

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import RestyleError
-from .weights import CONV_NAMES, CONV_SPECS, ConvWeights, fold_input_convention, load_weights
+from .weights import CONV_NAMES, ConvWeights, fold_input_convention, load_weights
 from .weights import rescale_channels as _rescale
 
 
@@ -64,28 +64,42 @@ class VGGFeatures(nn.Module):
         self.pooling = pooling
         self.layer_names: tuple[str, ...] = LAYER_NAMES[: _INDEX[last_layer] + 1]
         self.convs = nn.ModuleDict()
-        specs = {name: (cin, cout) for name, cin, cout in CONV_SPECS}
         for name in self.layer_names:
             if name.startswith("conv"):
-                cin, cout = specs[name]
+                cout, cin = convs[name][0].shape[:2]  # any width: tests use a tiny VGG
                 pad_mode: Literal["replicate", "zeros"] = (
                     "replicate" if name == "conv1_1" else "zeros"
                 )
-                conv = nn.Conv2d(cin, cout, 3, padding=1, padding_mode=pad_mode)
+                # Built on the meta device (no random initialisation to throw away), then given
+                # the weights themselves: frozen and never written, so they are shared with
+                # the cache rather than copied for every network.
+                conv = nn.Conv2d(cin, cout, 3, padding=1, padding_mode=pad_mode, device="meta")
                 w, b = convs[name]
-                conv.weight = nn.Parameter(w.clone(), requires_grad=False)
-                conv.bias = nn.Parameter(b.clone(), requires_grad=False)
+                conv.weight = nn.Parameter(w, requires_grad=False)
+                conv.bias = nn.Parameter(b, requires_grad=False)
                 self.convs[name] = conv
         self.requires_grad_(False)
         self.eval()
 
     def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        """Activations at ``layers`` (a dict by name) for an image batch ``x`` (N, 3, H, W)."""
+        """Activations at ``layers`` (a dict by name) for an image batch ``x`` (N, 3, H, W).
+
+        The network runs in its weights' dtype and memory layout (see ``nn.Module.to``, e.g.
+        ``net.to(torch.bfloat16, memory_format=torch.channels_last)``): ``x`` is converted to
+        them (differentiably), and the activations come back in them.
+        """
         wanted = set(layers)
         check_layers(wanted)
         last = max(_INDEX[n] for n in wanted)
         if last >= len(self.layer_names):
             raise RestyleError(f"layer {LAYER_NAMES[last]} is past this network's cut")
+        w0 = self.convs["conv1_1"].weight
+        fmt = (
+            torch.channels_last
+            if w0.is_contiguous(memory_format=torch.channels_last) and not w0.is_contiguous()
+            else torch.contiguous_format
+        )
+        x = x.to(dtype=w0.dtype, memory_format=fmt)
         out: dict[str, torch.Tensor] = {}
         for name in self.layer_names[: last + 1]:
             if name.startswith("conv"):
@@ -151,9 +165,11 @@ def channel_means(
 
 
 @lru_cache(maxsize=8)
-def _normalized_convs(source: str, pooling: str) -> ConvWeights:
+def _prepared_convs(source: str, pooling: str, normalize: bool) -> ConvWeights:
     w = load_weights(source)
     convs = fold_input_convention(w.convs, w.convention)
+    if not normalize:
+        return convs
     means: dict[str, torch.Tensor] | None = None
     if source == "bundled":
         try:
@@ -171,11 +187,12 @@ def build_network(
     pooling: str = "avg",
     last_layer: str = "relu5_1",
     device: torch.device | str = "cpu",
+    normalize: bool = True,
 ) -> VGGFeatures:
-    """A frozen VGG19 feature extractor from ``source``, normalised as in the paper.
+    """A frozen VGG19 feature extractor from ``source`` taking RGB images in [0, 1].
 
-    Filters are rescaled so each has mean activation 1 over natural images (see
-    :func:`restyle.weights.rescale_channels`), and the input is an RGB image in [0, 1].
+    With ``normalize`` (the paper's choice), filters are rescaled so each has mean activation 1
+    over natural images (see :func:`restyle.weights.rescale_channels`).
     """
-    convs = _normalized_convs(source, pooling)
+    convs = _prepared_convs(source, pooling, normalize)
     return VGGFeatures(convs, pooling, last_layer).to(device)

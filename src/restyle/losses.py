@@ -23,17 +23,22 @@ import torch
 from .errors import RestyleError
 
 
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision activations are summed in float32; float32/float64 stay as they are."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix divided by the number of positions: ``F F^T / M`` for (1, N, H, W) features.
 
-    Computed in float32 whatever the features' precision.
+    Computed in at least float32 whatever the features' precision.
     """
     if features.dim() != 4 or features.shape[0] != 1:
         raise RestyleError(
             f"gram expects features of shape (1, N, H, W), got {tuple(features.shape)}"
         )
     _, n, h, w = features.shape
-    f = features.reshape(n, h * w).float()
+    f = _wide(features).reshape(n, h * w)
     return (f @ f.t()) / (h * w)
 
 
@@ -44,7 +49,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             f"content features {tuple(features.shape)} and target "
             f"{tuple(target.shape)} differ in shape"
         )
-    return 0.5 * (features.float() - target.float()).pow(2).sum()
+    return 0.5 * (_wide(features) - _wide(target)).pow(2).sum()
 
 
 def style_layer_loss(gram_x: torch.Tensor, gram_target: torch.Tensor) -> torch.Tensor:

@@ -210,15 +210,23 @@ class StyleRun:
         wanted = objective.layers
         last: dict[str, float] = {}
 
+        # The optimiser sees the loss divided by its value at the scale's start: L-BFGS's
+        # first step and its curvature test (y.s > 1e-10) depend on the loss's absolute size,
+        # and only the ratios of the weights should matter.
+        norm: float | None = None
+
         def closure() -> torch.Tensor:
-            nonlocal last
+            nonlocal last, norm
             opt.zero_grad(set_to_none=False)
             with self._autocast():
                 feats = net(x, wanted)
             terms = objective(feats, x)
-            terms.total.backward()  # type: ignore[no-untyped-call]
+            if norm is None:
+                norm = 1.0 / max(abs(float(terms.total.detach())), 1e-30)
+            scaled = terms.total * norm
+            scaled.backward()  # type: ignore[no-untyped-call]
             last = terms.as_floats()
-            return terms.total.detach()
+            return scaled.detach()
 
         prev, calm = math.inf, 0
         for _ in range(n_steps):
@@ -240,7 +248,7 @@ class StyleRun:
     def __iter__(self) -> Iterator[Progress]:
         s = self.settings
         layers = [*(s.content_layers if self.content is not None else ()), *s.style_layers]
-        net = build_network(s.weights, s.pooling, deepest(layers), self.device)
+        net = build_network(s.weights, s.pooling, deepest(layers), self.device, s.normalize)
         start = time.perf_counter()
         work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
         total_steps = sum(self.steps)

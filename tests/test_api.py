@@ -1,0 +1,96 @@
+"""The Python API: inputs of every kind, streaming progress, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from restyle import Progress, RestyleError, Settings, stylize, stylize_iter
+
+from .conftest import painting, photo
+
+pytestmark = pytest.mark.usefixtures("use_tiny_net")
+
+SMALL = Settings(size=32, iterations=8, min_scale=16)
+
+
+def test_accepts_paths_images_and_arrays(images: dict[str, Path]) -> None:
+    a = stylize(images["content"], images["style"], SMALL)
+    b = stylize(photo(), painting(), SMALL)
+    c = stylize(np.asarray(photo()), [np.asarray(painting())], SMALL)
+    assert a.size == b.size == c.size == (32, 21)
+    assert np.array_equal(np.asarray(b), np.asarray(c))
+
+
+def test_stream_reports_every_step_and_coarse_to_fine() -> None:
+    run = stylize_iter(photo(96, 64), painting(), size=96, iterations=12, min_scale=32)
+    reports: list[Progress] = list(run)
+    assert [(r.width, r.height) for r in reports][0] == (32, 21)
+    assert (reports[-1].width, reports[-1].height) == (96, 64)
+    assert [r.total_step for r in reports] == list(range(1, len(reports) + 1))
+    assert reports[-1].done and not any(r.done for r in reports[:-1])
+    assert reports[-1].total_steps == len(reports) <= 12
+    assert all(r.eta >= 0 and r.elapsed >= 0 for r in reports)
+    assert run.image().size == (96, 64)
+
+
+def test_the_loss_goes_down() -> None:
+    run = stylize_iter(photo(), painting(), SMALL.replace(multiscale=False, iterations=20,
+                                                          init="noise", tolerance=0.0))
+    totals = [p.losses["total"] for p in run]
+    assert totals[-1] < 0.5 * totals[0]
+
+
+def test_image_is_available_before_and_during_a_run() -> None:
+    run = stylize_iter(photo(), painting(), SMALL)
+    assert run.image().size == (32, 21)  # the photo at output size until the run starts
+    it = iter(run)
+    next(it)
+    assert run.image().size[0] <= 32
+
+
+def test_seed_makes_runs_bit_identical() -> None:
+    s = SMALL.replace(init="noise", seed=7)
+    a, b = stylize(photo(), painting(), s), stylize(photo(), painting(), s)
+    c = stylize(photo(), painting(), s.replace(seed=8))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+@pytest.mark.parametrize("mode", ["luminance", "histogram"])
+def test_colour_modes_run(mode: str) -> None:
+    out = stylize(photo(), painting(), SMALL.replace(color=mode))
+    assert out.size == (32, 21)
+
+
+def test_luminance_mode_keeps_the_photos_colours() -> None:
+    from restyle.color import rgb_to_yiq
+    from restyle.image import resize, to_tensor
+
+    content = photo()
+    out = stylize(content, painting(), SMALL.replace(color="luminance", init="noise"))
+    chroma_out = rgb_to_yiq(to_tensor(out))[:, 1:]
+    chroma_in = rgb_to_yiq(to_tensor(resize(content, *out.size)))[:, 1:]
+    assert float((chroma_out - chroma_in).abs().mean()) < 0.03
+
+
+def test_texture_synthesis_has_the_requested_size() -> None:
+    out = stylize(None, painting(), SMALL.replace(width=40, height=24))
+    assert out.size == (40, 24)
+    with pytest.raises(RestyleError):
+        stylize(None, painting(), SMALL.replace(color="luminance"))
+
+
+def test_init_from_style_and_from_a_file(tmp_path: Path) -> None:
+    init = tmp_path / "init.png"
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(init)
+    assert stylize(photo(), painting(), SMALL.replace(init="style")).size == (32, 21)
+    assert stylize(photo(), painting(), SMALL.replace(init=str(init))).size == (32, 21)
+
+
+def test_blend_weights_must_match_styles() -> None:
+    with pytest.raises(RestyleError):
+        stylize(photo(), [painting(), painting(seed=3)], SMALL.replace(style_blend=(1.0,)))

@@ -1,0 +1,49 @@
+"""Colour preservation: luminance-only transfer and colour histogram matching."""
+
+from __future__ import annotations
+
+import torch
+
+from restyle import color
+
+from .conftest import painting, photo
+from restyle.image import to_tensor
+
+
+def test_yiq_round_trip() -> None:
+    x = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(color.yiq_to_rgb(color.rgb_to_yiq(x)), x, atol=1e-5, rtol=1e-5)
+
+
+def test_combine_keeps_content_chroma_and_new_luminance() -> None:
+    content = to_tensor(photo())
+    lum = color.grey_rgb(torch.full_like(content[:, :1], 0.5))
+    out = color.combine_luminance(lum, content)
+    yiq_out, yiq_c = color.rgb_to_yiq(out), color.rgb_to_yiq(content)
+    # chroma of the content survives wherever clamping to [0, 1] did not bite
+    inside = ((out > 0.001) & (out < 0.999)).all(dim=1, keepdim=True).expand(-1, 2, -1, -1)
+    torch.testing.assert_close(yiq_out[:, 1:][inside], yiq_c[:, 1:][inside], atol=2e-3, rtol=0)
+    assert (yiq_out[:, :1] - 0.5).abs().mean() < 0.02
+
+
+def test_match_luminance_takes_content_mean_and_spread() -> None:
+    s, c = to_tensor(painting()), to_tensor(photo())
+    m = color.match_luminance(s, c)
+    assert m.shape == s.shape and torch.equal(m[:, 0], m[:, 1])
+    lc = color.luminance(c)
+    assert abs(float(m[:, :1].mean() - lc.mean())) < 1e-4
+    assert abs(float(m[:, :1].std() - lc.std())) < 1e-4
+
+
+def test_histogram_matching_gives_content_mean_and_covariance() -> None:
+    s = torch.rand(1, 3, 64, 64) * 0.3 + 0.2
+    c = to_tensor(photo(64, 64))
+    matched = color.match_histogram(s, c)
+
+    def stats(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = t[0].reshape(3, -1).double()
+        return x.mean(1), torch.cov(x, correction=0)
+
+    (ms, cs), (mc, cc) = stats(matched), stats(c)
+    torch.testing.assert_close(ms, mc, atol=0.03, rtol=0)
+    torch.testing.assert_close(cs, cc, atol=0.01, rtol=0)
