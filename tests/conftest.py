@@ -43,8 +43,13 @@ def tiny_net() -> VGGFeatures:
 def use_tiny_net(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Make every run in the test use the tiny network instead of the real VGG19."""
 
-    def fake_build(source: str = "bundled", pooling: str = "avg", last_layer: str = "relu5_1",
-                   device: torch.device | str = "cpu", normalize: bool = True) -> VGGFeatures:
+    def fake_build(
+        source: str = "bundled",
+        pooling: str = "avg",
+        last_layer: str = "relu5_1",
+        device: torch.device | str = "cpu",
+        normalize: bool = True,
+    ) -> VGGFeatures:
         return VGGFeatures(tiny_convs(), pooling, last_layer).to(device)
 
     monkeypatch.setattr("restyle.optimize.build_network", fake_build)
@@ -74,8 +79,11 @@ def painting(width: int = 40, height: int = 40, seed: int = 2) -> Image.Image:
 @pytest.fixture
 def images(tmp_path: Path) -> dict[str, Path]:
     """A content photo and two style images written as files."""
-    paths = {"content": tmp_path / "photo.png", "style": tmp_path / "style.png",
-             "style2": tmp_path / "style2.jpg"}
+    paths = {
+        "content": tmp_path / "photo.png",
+        "style": tmp_path / "style.png",
+        "style2": tmp_path / "style2.jpg",
+    }
     photo().save(paths["content"])
     painting().save(paths["style"])
     painting(seed=5).save(paths["style2"])

@@ -28,7 +28,7 @@ def test_accepts_paths_images_and_arrays(images: dict[str, Path]) -> None:
 def test_stream_reports_every_step_and_coarse_to_fine() -> None:
     run = stylize_iter(photo(96, 64), painting(), size=96, iterations=12, min_scale=32)
     reports: list[Progress] = list(run)
-    assert [(r.width, r.height) for r in reports][0] == (32, 21)
+    assert (reports[0].width, reports[0].height) == (32, 21)
     assert (reports[-1].width, reports[-1].height) == (96, 64)
     assert [r.total_step for r in reports] == list(range(1, len(reports) + 1))
     assert reports[-1].done and not any(r.done for r in reports[:-1])
@@ -38,8 +38,11 @@ def test_stream_reports_every_step_and_coarse_to_fine() -> None:
 
 
 def test_the_loss_goes_down() -> None:
-    run = stylize_iter(photo(), painting(), SMALL.replace(multiscale=False, iterations=20,
-                                                          init="noise", tolerance=0.0))
+    run = stylize_iter(
+        photo(),
+        painting(),
+        SMALL.replace(multiscale=False, iterations=20, init="noise", tolerance=0.0),
+    )
     totals = [p.losses["total"] for p in run]
     assert totals[-1] < 0.5 * totals[0]
 

@@ -35,13 +35,34 @@ def test_stylise_writes_image_with_settings(images: dict[str, Path], tmp_path: P
 
 def test_several_styles_texture_and_formats(images: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "blend.jpg"
-    code, err = run([str(images["content"]), str(images["style"]), str(images["style2"]),
-                     "--style-blend", "0.7,0.3", "-o", str(out), *FAST])
+    code, err = run(
+        [
+            str(images["content"]),
+            str(images["style"]),
+            str(images["style2"]),
+            "--style-blend",
+            "0.7,0.3",
+            "-o",
+            str(out),
+            *FAST,
+        ]
+    )
     assert code == 0, err
     assert json.loads(read_metadata(out)["restyle"])["settings"]["style_blend"] == [0.7, 0.3]
     tex = tmp_path / "tex.webp"
-    code, err = run(["--texture", str(images["style"]), "--width", "40", "--height", "24",
-                     "-o", str(tex), *FAST[2:]])
+    code, err = run(
+        [
+            "--texture",
+            str(images["style"]),
+            "--width",
+            "40",
+            "--height",
+            "24",
+            "-o",
+            str(tex),
+            *FAST[2:],
+        ]
+    )
     assert code == 0, err
     with Image.open(tex) as im:
         assert im.size == (40, 24)
@@ -49,8 +70,17 @@ def test_several_styles_texture_and_formats(images: dict[str, Path], tmp_path: P
 
 def test_json_log_has_a_line_per_step(images: dict[str, Path], tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
-    code, _ = run([str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"),
-                   "--log-json", str(log), *FAST])
+    code, _ = run(
+        [
+            str(images["content"]),
+            str(images["style"]),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--log-json",
+            str(log),
+            *FAST,
+        ]
+    )
     assert code == 0
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(lines) == lines[-1]["total_steps"] and lines[-1]["done"]
@@ -77,9 +107,12 @@ def _one_line_error(code: int, err: str, needle: str) -> None:
         (["--init", "/nonexistent/init.png"], "not found"),
     ],
 )
-def test_bad_options(images: dict[str, Path], tmp_path: Path, extra: list[str], needle: str) -> None:
-    code, err = run([str(images["content"]), str(images["style"]), "-o",
-                     str(tmp_path / "o.png"), *extra])
+def test_bad_options(
+    images: dict[str, Path], tmp_path: Path, extra: list[str], needle: str
+) -> None:
+    code, err = run(
+        [str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), *extra]
+    )
     _one_line_error(code, err, needle)
     assert not (tmp_path / "o.png").exists()
 
@@ -88,12 +121,16 @@ def test_bad_files(images: dict[str, Path], tmp_path: Path) -> None:
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
     cases = [
-        ([str(tmp_path / "missing.jpg"), str(images["style"]), "-o", str(tmp_path / "o.png")],
-         "not found"),
+        (
+            [str(tmp_path / "missing.jpg"), str(images["style"]), "-o", str(tmp_path / "o.png")],
+            "not found",
+        ),
         ([str(text), str(images["style"]), "-o", str(tmp_path / "o.png")], "notes.jpg"),
         ([str(images["content"]), str(images["style"]), "-o", str(images["content"])], "same"),
-        ([str(images["content"]), str(images["style"]), "-o", str(tmp_path / "no" / "o.png")],
-         "folder"),
+        (
+            [str(images["content"]), str(images["style"]), "-o", str(tmp_path / "no" / "o.png")],
+            "folder",
+        ),
         ([str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.gif")], "gif"),
         ([str(images["content"]), "-o", str(tmp_path / "o.png")], "style"),
     ]
@@ -104,8 +141,9 @@ def test_bad_files(images: dict[str, Path], tmp_path: Path) -> None:
     assert images["content"].read_bytes() == before
 
 
-def test_interrupt_keeps_the_latest_image(images: dict[str, Path], tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupt_keeps_the_latest_image(
+    images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from restyle import progress
 
     calls = {"n": 0}

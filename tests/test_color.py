@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from restyle import color
+from restyle.image import to_tensor
 
 from .conftest import painting, photo
-from restyle.image import to_tensor
 
 
 def test_yiq_round_trip() -> None:

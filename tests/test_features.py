@@ -81,8 +81,10 @@ def test_folding_the_input_convention_is_exact(convention: object) -> None:
 def test_rescaling_divides_each_channel_by_its_mean() -> None:
     convs = tiny_convs(dtype=torch.float64)
     gen = torch.Generator().manual_seed(3)
-    means = {n: torch.rand(b.shape[0], generator=gen, dtype=torch.float64) + 0.5
-             for n, (_, b) in convs.items()}
+    means = {
+        n: torch.rand(b.shape[0], generator=gen, dtype=torch.float64) + 0.5
+        for n, (_, b) in convs.items()
+    }
     x = torch.rand(1, 3, 32, 32, dtype=torch.float64)
     layers = ["relu1_1", "relu2_2", "relu4_2", "relu5_1"]
     plain = VGGFeatures(convs, "max", "relu5_4").double()(x, layers)

@@ -99,7 +99,9 @@ def test_objective_weights_each_term() -> None:
     targets = Targets({"c": _feats(seed=10).float()}, {"s": gram(_feats(seed=11).float())})
     obj = Objective(targets, alpha=0.5, beta=2.0, style_layer_weights={"s": 0.25}, tv_weight=0.1)
     terms = obj({"c": fc, "s": fs}, x)
-    assert float(terms.content) == pytest.approx(0.5 * float(content_loss(fc, targets.content["c"])))
+    assert float(terms.content) == pytest.approx(
+        0.5 * float(content_loss(fc, targets.content["c"]))
+    )
     expected_style = 2.0 * 0.25 * float(style_layer_loss(gram(fs), targets.style_grams["s"]))
     assert float(terms.style) == pytest.approx(expected_style, rel=1e-6)
     assert float(terms.tv) == pytest.approx(0.1 * float(tv_loss(x)), rel=1e-6)

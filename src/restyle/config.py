@@ -29,6 +29,12 @@ COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 INIT_KINDS: tuple[str, ...] = ("content", "noise", "style")
 
+#: Default of :attr:`Settings.tile_pixels`: whole-image passes up to about 2 megapixels (about
+#: 4 GB in float32), tiles above.
+TILE_PIXELS = 2_097_152
+#: Smallest tile budget accepted: a tile must be well wider than its margin (80 px each side).
+MIN_TILE_PIXELS = 65_536
+
 #: Largest output side accepted (pixels). A 4096-px run needs about 20 GB of RAM.
 MAX_SIZE = 8192
 
@@ -85,6 +91,10 @@ class Settings:
     weights: str = "bundled"  # "bundled", "torchvision", or a path to a state dict
     device: str = "auto"
     precision: Precision = "auto"
+    #: Bounded memory: an image with more pixels than this is run through the network tile by
+    #: tile (exact, about 1.5x the compute of a step; memory then depends on the tile size, not
+    #: the image's). 0 never tiles.
+    tile_pixels: int = TILE_PIXELS
 
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -157,6 +167,12 @@ def validate(s: Settings) -> None:
     _choice("optimizer", s.optimizer, OPTIMIZERS)
     _choice("color", s.color, COLOR_MODES)
     _choice("precision", s.precision, PRECISIONS)
+    t = s.tile_pixels
+    if not isinstance(t, int) or isinstance(t, bool) or (t != 0 and t < MIN_TILE_PIXELS):
+        raise RestyleError(
+            f"tile_pixels must be 0 (never tile) or a whole number of at least "
+            f"{MIN_TILE_PIXELS}, got {t!r}"
+        )
     if not isinstance(s.seed, int) or isinstance(s.seed, bool) or s.seed < 0:
         raise RestyleError(f"seed must be a whole number of 0 or more, got {s.seed!r}")
     if not s.init:

@@ -93,7 +93,8 @@ class VGGFeatures(nn.Module):
         last = max(_INDEX[n] for n in wanted)
         if last >= len(self.layer_names):
             raise RestyleError(f"layer {LAYER_NAMES[last]} is past this network's cut")
-        w0 = self.convs["conv1_1"].weight
+        conv1: nn.Conv2d = self.convs["conv1_1"]  # type: ignore[assignment]
+        w0 = conv1.weight
         fmt = (
             torch.channels_last
             if w0.is_contiguous(memory_format=torch.channels_last) and not w0.is_contiguous()

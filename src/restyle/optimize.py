@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -15,15 +14,18 @@ from PIL import Image
 
 from . import color
 from .config import Settings
-from .device import autocast_dtype, resolve_device
+from .device import autocast_dtype, configure_backends, memory_format, resolve_device
 from .errors import RestyleError
 from .features import VGGFeatures, build_network, deepest
 from .image import load_image, resize, to_pil, to_tensor
 from .losses import Objective, Targets, blend_grams, gram
 from .schedule import output_size, scale_sizes, split_iterations, style_size
+from .tiled import plan_tiles, tiled_loss, tiled_targets
 
 #: L-BFGS memory (pairs of vectors the size of the image).
 LBFGS_HISTORY = 20
+#: ... but at most this many bytes of it (a 4096 x 3072 image keeps 7 pairs, not 20).
+LBFGS_HISTORY_BYTES = 2 << 30
 #: A scale stops early after this many steps in a row below the relative-change tolerance.
 PATIENCE = 5
 
@@ -95,7 +97,11 @@ class StyleRun:
         self.steps = split_iterations(settings.iterations, self.sizes)
         self.device = resolve_device(settings.device)
         self._amp = autocast_dtype(self.device, settings.precision)
+        configure_backends(self.device)
         self._x: torch.Tensor | None = None
+        #: The best point evaluated at the current scale, and its loss terms.
+        self._best: torch.Tensor | None = None
+        self._best_losses: dict[str, float] = {}
         self._content_small: torch.Tensor | None = None
 
     @staticmethod
@@ -115,7 +121,7 @@ class StyleRun:
         if self._x is None:
             ref = self.content if self.content is not None else self.styles[0]
             return resize(ref, self.width, self.height)
-        x = self._x.detach()
+        x = (self._best if self._best is not None else self._x).detach()
         if self.settings.color == "luminance" and self._content_small is not None:
             x = color.combine_luminance(x, self._content_small)
         return to_pil(x)
@@ -145,15 +151,14 @@ class StyleRun:
         s = self.settings
         content_t: torch.Tensor | None = None
         content_feats: dict[str, torch.Tensor] = {}
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad():
             if self.content is not None:
                 content_t = self._tensor(self.content, w, h)
                 self._content_small = content_t
                 if s.color == "luminance":
                     content_t = color.grey_rgb(color.luminance(content_t))
                 if s.content_layers and s.alpha > 0:
-                    feats = net(content_t, s.content_layers)
-                    content_feats = {k: v.float() for k, v in feats.items()}
+                    content_feats, _ = self._features(net, content_t, s.content_layers, ())
             grams = []
             style_ts = []
             for img in self.styles:
@@ -162,16 +167,26 @@ class StyleRun:
                 if s.color == "luminance" and self._content_small is not None:
                     st = color.match_luminance(st, self._content_small)
                 style_ts.append(st)
-                feats = net(st, s.style_layers) if s.style_layers else {}
-                grams.append({k: gram(v) for k, v in feats.items()})
+                grams.append(self._features(net, st, (), s.style_layers)[1])
         blend = s.style_blend or (1.0,) * len(grams)
         style_grams = blend_grams(grams, blend) if s.style_layers else {}
         return Targets(content_feats, style_grams), content_t, style_ts[0]
 
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self._amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self._amp)
+    def _features(
+        self, net: VGGFeatures, img: torch.Tensor, layers: Sequence[str], grams: Sequence[str]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Features (float32) at ``layers`` and Gram matrices at ``grams`` of ``img``, in one
+        pass or, for an image above the tile budget, tile by tile."""
+        if not layers and not grams:
+            return {}, {}
+        budget = self.settings.tile_pixels
+        if budget and img.shape[2] * img.shape[3] > budget:
+            return tiled_targets(net, img, layers, grams, budget)
+        feats = net(img, list(dict.fromkeys([*layers, *grams])))
+        return (
+            {k: feats[k].float().contiguous() for k in layers},
+            {k: gram(feats[k]) for k in grams},
+        )
 
     def _objective(self, targets: Targets, w: int, h: int) -> Objective:
         s = self.settings
@@ -188,11 +203,12 @@ class StyleRun:
 
     def _make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
         if self.settings.optimizer == "lbfgs":
+            pair = 2 * x.numel() * x.element_size()
             return torch.optim.LBFGS(
                 [x],
                 lr=1.0,
                 max_iter=1,
-                history_size=LBFGS_HISTORY,
+                history_size=max(3, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair)),
                 tolerance_grad=0.0,
                 tolerance_change=0.0,
             )
@@ -215,30 +231,54 @@ class StyleRun:
         # and only the ratios of the weights should matter.
         norm: float | None = None
 
+        budget = self.settings.tile_pixels
+        _, _, h, w = x.shape
+        tiles = plan_tiles(w, h, budget, wanted) if budget and w * h > budget else None
+
         def closure() -> torch.Tensor:
             nonlocal last, norm
             opt.zero_grad(set_to_none=False)
-            with self._autocast():
-                feats = net(x, wanted)
-            terms = objective(feats, x)
+            if tiles is None:
+                terms = objective(net(x, wanted), x)
+                values = terms.total.detach()
+                # One transfer for all four numbers (one device sync per step on a GPU).
+                total, content, style, tv = torch.stack(
+                    [values, terms.content.detach(), terms.style.detach(), terms.tv.detach()]
+                ).tolist()
+                last = {"total": total, "content": content, "style": style, "tv": tv}
+                if norm is None:
+                    norm = 1.0 / max(abs(total), 1e-30)
+                scaled = terms.total * norm
+                scaled.backward()  # type: ignore[no-untyped-call]
+                return scaled.detach()
+            last, backward = tiled_loss(net, objective, x, tiles)
             if norm is None:
-                norm = 1.0 / max(abs(float(terms.total.detach())), 1e-30)
-            scaled = terms.total * norm
-            scaled.backward()  # type: ignore[no-untyped-call]
-            last = terms.as_floats()
-            return scaled.detach()
+                norm = 1.0 / max(abs(last["total"]), 1e-30)
+            backward(norm)
+            return torch.tensor(last["total"] * norm)
 
         prev, calm = math.inf, 0
+        # L-BFGS without a line search makes the odd wild step and recovers from it a few
+        # steps later (faster, overall, than with a line search). The best point evaluated
+        # so far is what the scale ends with and what image() shows meanwhile.
+        best = math.inf
         for _ in range(n_steps):
+            before = x.detach().clone()
             opt.step(closure)  # type: ignore[no-untyped-call,arg-type]
+            if last["total"] < best:  # the loss at ``before``
+                best, self._best, self._best_losses = last["total"], before, last
+            total = last["total"]
+            if not math.isfinite(total):  # NaN poisons L-BFGS's memory: back to the best
+                if self._best is None:
+                    raise RestyleError(
+                        "the loss is infinite or NaN; try smaller weights or --precision float32"
+                    )
+                with torch.no_grad():
+                    x.copy_(self._best)
+                opt = self._make_optimizer(x)
             with torch.no_grad():
                 x.clamp_(0, 1)
             yield last
-            total = last["total"]
-            if not math.isfinite(total):
-                raise RestyleError(
-                    "the loss became infinite or NaN; try smaller weights or --precision float32"
-                )
             change = abs(prev - total) / max(abs(total), 1e-12)
             prev = total
             calm = calm + 1 if change < self.settings.tolerance else 0
@@ -249,6 +289,10 @@ class StyleRun:
         s = self.settings
         layers = [*(s.content_layers if self.content is not None else ()), *s.style_layers]
         net = build_network(s.weights, s.pooling, deepest(layers), self.device, s.normalize)
+        # The network's own precision and layout (pixels, Grams and losses stay float32).
+        net = net.to(self._amp or torch.float32).to(  # type: ignore[call-overload]
+            memory_format=memory_format(self.device)
+        )
         start = time.perf_counter()
         work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
         total_steps = sum(self.steps)
@@ -259,11 +303,12 @@ class StyleRun:
             if self._x is None:
                 x0 = self._first_image(w, h, content_t, style0)
             else:
+                prev_x = self._best if self._best is not None else self._x
                 x0 = F.interpolate(
-                    self._x.detach(), size=(h, w), mode="bicubic", align_corners=False
+                    prev_x.detach(), size=(h, w), mode="bicubic", align_corners=False
                 )
             x = x0.clamp(0, 1).detach().contiguous().requires_grad_(True)
-            self._x = x
+            self._x, self._best = x, None
             last_scale = si == len(self.sizes) - 1
             pending: Progress | None = None
             for step, losses in enumerate(self._steps(net, objective, x, n_steps), start=1):
@@ -291,8 +336,13 @@ class StyleRun:
             if pending is not None:
                 # The scale's last step: if it stopped early, its unused steps leave the budget.
                 total_steps -= n_steps - pending.step
+                # It reports the best point's terms: that point is the scale's result.
                 yield dataclasses.replace(
-                    pending, total_steps=total_steps, steps=pending.step, done=last_scale
+                    pending,
+                    total_steps=total_steps,
+                    steps=pending.step,
+                    done=last_scale,
+                    losses=self._best_losses or pending.losses,
                 )
 
     def run(self) -> Image.Image:
