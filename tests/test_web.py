@@ -1,0 +1,566 @@
+"""Fast tests of the web app without a browser: uploads, numbers, jobs, cancel, the run loop."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from restyle import Progress, RestyleError, Settings
+from restyle.image import read_metadata
+from restyle.web import MISSING_EXTRA, ServeOptions, launch_options, parse_args
+from restyle.web.app import AppConfig, Handlers, message_html, progress_html
+from restyle.web.examples import EXAMPLE_PHOTO, EXAMPLE_STYLE, Catalogue, default_style_folder
+from restyle.web.jobs import (
+    INPUT_SIDE,
+    Job,
+    JobRegistry,
+    JobState,
+    NamedImage,
+    Runner,
+    clock,
+    describe,
+    load_upload,
+    parse_settings,
+    result_name,
+)
+
+HAS_GRADIO = importlib.util.find_spec("gradio") is not None
+
+
+def _png(path: Path, w: int = 24, h: int = 16, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _named(name: str = "photo.png", w: int = 24, h: int = 16, seed: int = 0) -> NamedImage:
+    rng = np.random.default_rng(seed)
+    return NamedImage(name, Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)))
+
+
+# --------------------------------------------------------------------------------------------
+# Importing and the command line
+
+
+def test_importing_restyle_web_imports_no_web_framework() -> None:
+    code = "import sys, restyle, restyle.web; assert 'gradio' not in sys.modules, 'gradio'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_serve_options_default_to_this_computer_only() -> None:
+    o = parse_args([])
+    assert (o.host, o.port) == ("127.0.0.1", 7860)
+    kw = launch_options(o)
+    assert kw["server_name"] == "127.0.0.1" and kw["share"] is False
+    assert kw["allowed_paths"] == [] and kw["max_file_size"] == 25 * 1024 * 1024
+    assert kw["enable_monitoring"] is False and kw["mcp_server"] is False
+    o = parse_args(["--host", "0.0.0.0", "--port", "8080", "--max-upload-mb", "3"])
+    assert launch_options(o)["server_port"] == 8080
+    assert launch_options(o)["max_file_size"] == 3 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port", "0"],
+        ["--port", "70000"],
+        ["--max-upload-mb", "0"],
+        ["--style-folder", "/no/such/folder"],
+    ],
+)
+def test_serve_rejects_bad_options(argv: list[str]) -> None:
+    with pytest.raises(RestyleError):
+        parse_args(argv)
+
+
+def test_serve_without_gradio_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from restyle.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a)
+    )
+    err = io.StringIO()
+    assert main(["serve"], err) == 2
+    assert MISSING_EXTRA in err.getvalue()
+
+
+def test_serve_help_exits_cleanly() -> None:
+    from restyle.cli import main
+
+    assert main(["serve", "--help"], io.StringIO()) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers from the page
+
+
+def test_parse_settings_accepts_numbers_and_strings_and_keeps_base_fields() -> None:
+    base = Settings().replace(device="cpu", content_weight=2e-3)
+    s = parse_settings(
+        size="96",
+        iterations=12.0,
+        style_strength="2.5",
+        color="luminance",
+        seed=3,
+        init="noise",
+        base=base,
+    )
+    assert (s.size, s.iterations, s.style_strength, s.color, s.seed, s.init) == (
+        96,
+        12,
+        2.5,
+        "luminance",
+        3,
+        "noise",
+    )
+    assert s.device == "cpu" and s.content_weight == 2e-3 and s.weights == base.weights
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("size", None, "output size is missing"),
+        ("size", "abc", "output size must be a number"),
+        ("size", 63, "between 64 and 1024"),
+        ("size", 5000, "between 64 and 1024"),
+        ("size", 100.5, "whole number"),
+        ("size", float("nan"), "finite"),
+        ("iterations", 0, "iterations must be between 1 and 2000"),
+        ("iterations", -5, "iterations must be between"),
+        ("iterations", float("inf"), "finite"),
+        ("iterations", True, "must be a number"),
+        ("iterations", 1e12, "between 1 and 2000"),
+        ("style_strength", 0, "style strength must be between"),
+        ("style_strength", "-1", "style strength must be between"),
+        ("style_strength", [1], "must be a number"),
+        ("color", "purple", "colour preservation must be one of"),
+        ("seed", -1, "seed must be between"),
+        ("init", "/etc/passwd", "start from must be one of"),
+    ],
+)
+def test_parse_settings_rejects_nonsense_with_one_line(field: str, value: Any, words: str) -> None:
+    ok: dict[str, Any] = {
+        "size": 64,
+        "iterations": 5,
+        "style_strength": 1,
+        "color": "none",
+        "seed": 0,
+        "init": "content",
+    }
+    ok[field] = value
+    with pytest.raises(RestyleError, match=words) as e:
+        parse_settings(**ok)
+    assert "\n" not in str(e.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Uploads
+
+
+def test_load_upload_decodes_and_names(tmp_path: Path) -> None:
+    img = load_upload(_png(tmp_path / "cat.png"), "content")
+    assert img.name == "cat.png" and img.image.mode == "RGB" and img.image.size == (24, 16)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"this is text\n", "not an image"),
+        (b"", "empty"),
+        (None, "corrupt|truncated"),  # a PNG cut in half
+    ],
+)
+def test_load_upload_bad_files_name_the_file_not_the_server_path(
+    tmp_path: Path, content: bytes | None, words: str
+) -> None:
+    folder = tmp_path / "server-side-folder"
+    folder.mkdir()
+    path = folder / "holiday.png"
+    if content is None:
+        data = _png(tmp_path / "full.png", 64, 64).read_bytes()
+        content = data[: len(data) // 2]
+    path.write_bytes(content)
+    with pytest.raises(RestyleError, match=words) as e:
+        load_upload(path, "content")
+    assert "holiday.png" in str(e.value) and "server-side-folder" not in str(e.value)
+
+
+def test_load_upload_limits_bytes_and_pixels(tmp_path: Path) -> None:
+    path = _png(tmp_path / "a.png", 200, 100)
+    with pytest.raises(RestyleError, match="the limit is"):
+        load_upload(path, "style", max_bytes=100)
+    with pytest.raises(RestyleError, match=r"200x100 pixels; the limit is 0\.01 megapixels"):
+        load_upload(path, "style", max_pixels=10_000)
+
+
+def test_load_upload_shrinks_large_inputs(tmp_path: Path) -> None:
+    Image.new("RGB", (INPUT_SIDE * 2, 40), "white").save(tmp_path / "wide.png")
+    img = load_upload(tmp_path / "wide.png", "style")
+    assert img.image.size == (INPUT_SIDE, 20)
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+
+
+def test_registry_ids_cancel_and_capacity() -> None:
+    reg = JobRegistry(capacity=3)
+    a, b = reg.create(), reg.create()
+    assert a.id != b.id and len(a.id) >= 16 and reg.get(a.id) is a
+    assert reg.cancel(a.id) and a.cancelled and not b.cancelled
+    assert not reg.cancel("no-such-job") and not reg.cancel(None) and reg.get(42) is None
+    b.state = JobState.DONE
+    assert not reg.cancel(b.id)  # finished jobs cannot be cancelled
+    c, d = reg.create(), reg.create()
+    assert len(reg) == 3 and reg.get(b.id) is None  # the finished one went first
+    reg.discard(c.id)
+    assert reg.get(c.id) is None and reg.get(d.id) is d
+
+
+class FakeRun:
+    """Stands in for StyleRun: each step changes the image; optionally fails at a step."""
+
+    def __init__(
+        self,
+        content: Image.Image,
+        styles: list[Image.Image],
+        settings: Settings,
+        fail_at: int | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self.settings = settings
+        self.size = (content.width, content.height)
+        self.step = 0
+        self.fail_at = fail_at
+        self.error = error or RuntimeError("boom")
+        self.closed = False
+
+    def image(self) -> Image.Image:
+        return Image.new("RGB", self.size, (self.step % 256, 0, 0))
+
+    def __iter__(self) -> Iterator[Progress]:
+        n = self.settings.iterations
+        try:
+            for i in range(1, n + 1):
+                if i == self.fail_at:
+                    raise self.error
+                self.step = i
+                yield Progress(
+                    0,
+                    1,
+                    *self.size,
+                    i,
+                    n,
+                    i,
+                    n,
+                    {"total": 1.0 / i},
+                    elapsed=i * 0.1,
+                    eta=(n - i) * 0.1,
+                    done=i == n,
+                )
+        finally:
+            self.closed = True
+
+
+def _runner(tmp_path: Path, **kw: Any) -> tuple[Runner, list[FakeRun]]:
+    made: list[FakeRun] = []
+
+    def factory(c: Image.Image, s: list[Image.Image], settings: Settings) -> FakeRun:
+        made.append(FakeRun(c, s, settings, **kw))
+        return made[-1]
+
+    return Runner(
+        tmp_path / "results",
+        preview_every=5,
+        preview_seconds=1e9,
+        update_seconds=0.0,
+        stylize=factory,
+    ), made
+
+
+def test_runner_previews_every_few_steps_and_saves_png_with_settings(tmp_path: Path) -> None:
+    runner, made = _runner(tmp_path)
+    settings = Settings().replace(iterations=12, size=64, style_strength=3.0)
+    updates = list(runner.run(Job("j1"), _named("my photo.png"), [_named("art.jpg")], settings))
+    assert [u.kind for u in updates[:2]] == ["loading", "loading"]
+    assert updates[1].image is not None  # the starting image is shown at once
+    steps_with_image = [
+        u.progress.total_step for u in updates if u.kind == "progress" and u.image and u.progress
+    ]
+    assert steps_with_image == [5, 10, 12]
+    fractions = [u.fraction for u in updates if u.kind == "progress"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    last = updates[-1]
+    assert last.kind == "done" and last.final and last.result is not None
+    assert (
+        last.result.name == "restyle-my-photo-art.png"
+        and last.result.parent.parent == runner.out_dir
+    )
+    meta = read_metadata(last.result)
+    info = json.loads(meta["restyle"])
+    assert info["settings"]["iterations"] == 12 and info["settings"]["style_strength"] == 3.0
+    assert info["content"] == "my photo.png" and info["styles"] == ["art.jpg"]
+    assert json.loads(meta["restyle-run"]) == {
+        "cancelled": False,
+        "steps_done": 12,
+        "steps_planned": 12,
+    }
+    with Image.open(last.result) as im:
+        assert im.format == "PNG" and im.getpixel((0, 0)) == (12, 0, 0)
+    assert made[0].closed
+
+
+def test_cancel_mid_run_keeps_the_latest_image(tmp_path: Path) -> None:
+    runner, made = _runner(tmp_path)
+    job = Job("j2")
+    settings = Settings().replace(iterations=100)
+    gen = runner.run(job, _named(), [_named("s.png")], settings)
+    for u in gen:
+        if u.progress is not None and u.progress.total_step == 7:
+            job.cancel()
+            break
+    rest = list(gen)
+    assert len(rest) == 1
+    last = rest[0]
+    assert last.kind == "cancelled" and job.state is JobState.CANCELLED
+    assert "Cancelled at step 8 of 100" in last.message  # the step under way when asked
+    assert last.image is not None and last.image.getpixel((0, 0)) == (8, 0, 0)
+    assert last.result is not None
+    with Image.open(last.result) as im:
+        assert im.convert("RGB").tobytes() == last.image.tobytes()
+    assert json.loads(read_metadata(last.result)["restyle-run"])["cancelled"] is True
+    assert made[0].closed and made[0].step == 8  # stopped, not run to 100
+
+
+def test_cancel_before_start_runs_nothing(tmp_path: Path) -> None:
+    runner, made = _runner(tmp_path)
+    job = Job("j3")
+    job.cancel()
+    updates = list(runner.run(job, _named(), [_named()], Settings().replace(iterations=5)))
+    assert [u.kind for u in updates] == ["cancelled"] and made == []
+    assert job.state is JobState.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (RestyleError("the loss became infinite"), "the loss became infinite"),
+        (RuntimeError("CUDA error: device-side assert"), "the run failed: CUDA error"),
+        (MemoryError(), "out of memory"),
+    ],
+)
+def test_failures_become_messages_not_crashes(
+    tmp_path: Path, error: BaseException, words: str
+) -> None:
+    runner, _ = _runner(tmp_path, fail_at=4, error=error)
+    job = Job("j4")
+    updates = list(runner.run(job, _named(), [_named()], Settings().replace(iterations=9)))
+    last = updates[-1]
+    assert last.kind == "error" and words in last.message and job.state is JobState.FAILED
+    assert last.image is not None  # the picture so far stays on the page
+
+
+def test_bad_settings_at_start_become_a_message(tmp_path: Path) -> None:
+    def factory(*a: Any) -> FakeRun:
+        raise RestyleError("3 style blend weights given for 1 style images")
+
+    runner = Runner(tmp_path, stylize=factory)
+    updates = list(runner.run(Job("j5"), _named(), [_named()], Settings()))
+    assert updates[-1].kind == "error" and "blend weights" in updates[-1].message
+
+
+def test_runner_keeps_a_bounded_number_of_results(tmp_path: Path) -> None:
+    runner, _ = _runner(tmp_path)
+    runner.keep_results = 3
+    for i in range(6):
+        list(runner.run(Job(f"job{i}"), _named(), [_named()], Settings().replace(iterations=1)))
+    assert len(list(runner.out_dir.iterdir())) == 3
+
+
+def test_real_run_with_the_tiny_network(tmp_path: Path, use_tiny_net: None) -> None:
+    runner = Runner(tmp_path, preview_every=2)
+    settings = parse_settings(size=64, iterations=4, style_strength=1, color="luminance")
+    content, style = _named("c.png", 80, 60, 1), _named("s.png", 50, 50, 2)
+    updates = list(runner.run(Job("real"), content, [style], settings))
+    last = updates[-1]
+    assert last.kind == "done", last.message
+    assert last.image is not None and last.image.size == (64, 48)
+    assert last.result is not None and read_metadata(last.result)["restyle"]
+
+
+def test_concurrent_jobs_do_not_mix(tmp_path: Path) -> None:
+    runner, _ = _runner(tmp_path)
+    results: dict[str, Path | None] = {}
+
+    def go(name: str, n: int) -> None:
+        ups = list(
+            runner.run(
+                Job(name), _named(f"{name}.png"), [_named()], Settings().replace(iterations=n)
+            )
+        )
+        results[name] = ups[-1].result
+
+    threads = [threading.Thread(target=go, args=(f"t{i}", 3 + i)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        path = results[f"t{i}"]
+        assert path is not None
+        assert json.loads(read_metadata(path)["restyle"])["settings"]["iterations"] == 3 + i
+
+
+# --------------------------------------------------------------------------------------------
+# Small pieces
+
+
+def test_clock_describe_and_safe_result_names() -> None:
+    assert (clock(0), clock(75.2), clock(3725), clock(-3)) == ("0:00", "1:15", "1:02:05", "0:00")
+    p = Progress(1, 3, 96, 64, 4, 10, 14, 40, {}, 3.0, 65.0, False)
+    assert describe(p) == "Step 14 of 40 · scale 2 of 3 · 96×64 px · about 1:05 left"
+    assert result_name("../../etc/passwd.png", ["a b.jpg"]) == "restyle-passwd-a-b.png"
+    assert result_name("💥.png", []) == "restyle-image-style.png"
+
+
+def test_progress_and_message_html_escape_text() -> None:
+    html = progress_html("error", "<script>alert(1)</script>", 1.7)
+    assert "<script>" not in html and 'data-fraction="1.0000"' in html
+    assert message_html("error", "") == ""
+    assert "&lt;b&gt;" in message_html("error", "<b>")
+
+
+def test_catalogue_offers_builtin_and_folder_styles(tmp_path: Path) -> None:
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    _png(folder / "starry_night.jpg")
+    _png(folder / "the-scream.png")
+    (folder / "notes.txt").write_text("not an image")
+    pair = (Image.new("RGB", (30, 20), "red"), Image.new("RGB", (10, 10), "blue"))
+    cat = Catalogue(folder, pair=lambda: pair)
+    assert cat.style_names == [EXAMPLE_STYLE, "Starry Night", "The Scream"]
+    assert cat.photo().name == EXAMPLE_PHOTO and cat.photo().image.size == (30, 20)
+    assert cat.style(EXAMPLE_STYLE).image.getpixel((0, 0)) == (0, 0, 255)
+    assert cat.style("Starry Night").image.size == (24, 16)
+    with pytest.raises(RestyleError, match="unknown built-in style"):
+        cat.style("/etc/passwd")
+    assert Catalogue(None, pair=lambda: pair).style_names == [EXAMPLE_STYLE]
+
+
+def test_default_style_folder_is_an_existing_folder_or_none() -> None:
+    folder = default_style_folder()
+    assert folder is None or folder.is_dir()
+
+
+# --------------------------------------------------------------------------------------------
+# The page's handlers (framework-free) and the app's wiring
+
+
+def _handlers(tmp_path: Path) -> Handlers:
+    pair = (Image.new("RGB", (40, 30), "red"), Image.new("RGB", (20, 20), "blue"))
+    return Handlers(AppConfig(work_dir=tmp_path, catalogue=Catalogue(None, pair=lambda: pair)))
+
+
+NUMBERS = {
+    "style_strength": 1,
+    "size": 64,
+    "iterations": 3,
+    "color": "none",
+    "seed": 0,
+    "init": "content",
+}
+
+
+def test_handlers_report_bad_uploads_on_the_page(tmp_path: Path) -> None:
+    h = _handlers(tmp_path)
+    (tmp_path / "notes.png").write_text("hello")
+    state, preview, msg = h.content_uploaded(str(tmp_path / "notes.png"))
+    assert state is None and preview is None and "notes.png" in msg and "rs-error" in msg
+    good = _png(tmp_path / "good.png")
+    styles, gallery, msg = h.styles_uploaded(
+        [str(tmp_path / "notes.png"), str(good)], [EXAMPLE_STYLE]
+    )
+    assert [s.name for s in styles] == ["good.png"] and len(gallery) == 2 and "notes.png" in msg
+
+
+def test_handlers_check_requests_before_queueing(tmp_path: Path) -> None:
+    h = _handlers(tmp_path)
+    photo = h.catalogue.photo()
+    with pytest.raises(RestyleError, match="upload a content photo"):
+        h.check(None, [], [EXAMPLE_STYLE], NUMBERS)
+    with pytest.raises(RestyleError, match="at least one style"):
+        h.check(photo, [], [], NUMBERS)
+    with pytest.raises(RestyleError, match="iterations"):
+        h.check(photo, [], [EXAMPLE_STYLE], {**NUMBERS, "iterations": "lots"})
+    with pytest.raises(RestyleError, match="unknown built-in style"):
+        h.check(photo, [], ["../../secret.png"], NUMBERS)
+    job_id = h.check(photo, [], [EXAMPLE_STYLE], NUMBERS)
+    assert "Cancelling" in h.cancel(job_id) and h.cancel("someone-else") == ""
+    updates = list(h.run(job_id, photo, [], [EXAMPLE_STYLE], NUMBERS))
+    assert [u.kind for u in updates] == ["cancelled"]
+    h.finish(job_id)
+    assert [u.kind for u in h.run(job_id, photo, [], [EXAMPLE_STYLE], NUMBERS)] == ["error"]
+
+
+APP_PROBE = """
+import json, sys, tempfile
+from pathlib import Path
+from restyle.web.app import AppConfig, build_app
+from restyle.web.examples import Catalogue
+demo = build_app(AppConfig(work_dir=Path(sys.argv[1]), catalogue=Catalogue(None)))
+print(json.dumps({
+    "fns": {f.name: [f.queue, f.concurrency_limit, f.concurrency_id] for f in demo.fns.values()},
+    "api_open": demo.api_open, "analytics": demo.analytics_enabled,
+}))
+"""
+
+
+@pytest.mark.skipif(not HAS_GRADIO, reason="needs the web extra (gradio)")
+def test_app_runs_one_optimisation_at_a_time_and_helpers_skip_the_queue(tmp_path: Path) -> None:
+    # In a child process, so that Gradio's folder (read when it is imported) is in tmp_path.
+    env = {
+        **os.environ,
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", APP_PROBE, str(tmp_path)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    info = json.loads(out.strip().splitlines()[-1])
+    fns = info["fns"]
+    assert fns["run"] == [True, 1, "device"]  # one optimisation at a time, queued
+    for name, (queued, _, _) in fns.items():
+        if name not in ("run", "begin"):
+            assert not queued, name  # uploads, examples and Cancel answer during a run
+    assert fns["begin"][1] is None
+    assert info["api_open"] is False and info["analytics"] is False
+
+
+def test_serve_options_dataclass_defaults_match_parser() -> None:
+    assert parse_args([]) == ServeOptions()
+
+
+def test_use_examples_fills_in_only_what_is_missing(tmp_path: Path) -> None:
+    h = _handlers(tmp_path)
+    content, preview, names, msg = h.use_examples([], [])
+    assert content is not None and content.name == EXAMPLE_PHOTO and names == [EXAMPLE_STYLE]
+    assert preview is not None and msg == ""
+    assert h.use_examples([_named("mine.png")], [])[2] == []
+    assert h.use_examples([], ["Other"])[2] == ["Other"]
