@@ -18,6 +18,7 @@ from .device import autocast_dtype, configure_backends, memory_format, resolve_d
 from .errors import RestyleError
 from .features import VGGFeatures, build_network, deepest
 from .image import load_image, resize, to_pil, to_tensor
+from .lbfgs import BoxLBFGS
 from .losses import Objective, Targets, blend_grams, gram
 from .schedule import output_size, scale_sizes, split_iterations, style_size
 from .tiled import plan_tiles, tiled_loss, tiled_targets
@@ -204,14 +205,8 @@ class StyleRun:
     def _make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
         if self.settings.optimizer == "lbfgs":
             pair = 2 * x.numel() * x.element_size()
-            return torch.optim.LBFGS(
-                [x],
-                lr=1.0,
-                max_iter=1,
-                history_size=max(3, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair)),
-                tolerance_grad=0.0,
-                tolerance_change=0.0,
-            )
+            history = max(3, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair))
+            return BoxLBFGS([x], history_size=history, lower=0.0, upper=1.0)
         return torch.optim.Adam([x], lr=self.settings.learning_rate)
 
     def _steps(
@@ -258,19 +253,18 @@ class StyleRun:
             return torch.tensor(last["total"] * norm)
 
         prev, calm = math.inf, 0
-        # L-BFGS without a line search makes the odd wild step and recovers from it a few
-        # steps later; the best point evaluated so far is what the scale ends with and what
-        # image() shows meanwhile. (Measured on Tübingen/Starry Night at 128 px: 80 plain steps
-        # reach a loss of 0.31, while torch's strong-Wolfe line search, one iteration per step
-        # with clamping between, stalled at 22 after the same 80 steps.)
+        # BoxLBFGS evaluates the point it accepts (``last`` is the loss there); Adam evaluates
+        # before it steps (``last`` is the loss at ``before``). Either way the best point
+        # evaluated is what the scale ends with and what image() shows meanwhile.
         best = math.inf
         for _ in range(n_steps):
-            before = x.detach().clone()
+            before = None if isinstance(opt, BoxLBFGS) else x.detach().clone()
             opt.step(closure)  # type: ignore[no-untyped-call,arg-type]
-            if last["total"] < best:  # the loss at ``before``
-                best, self._best, self._best_losses = last["total"], before, last
             total = last["total"]
-            if not math.isfinite(total):  # NaN poisons L-BFGS's memory: back to the best
+            if total < best:
+                best, self._best_losses = total, last
+                self._best = x.detach().clone() if before is None else before
+            if not math.isfinite(total):  # NaN poisons the optimiser's state: back to the best
                 if self._best is None:
                     raise RestyleError(
                         "the loss is infinite or NaN; try smaller weights or --precision float32"
