@@ -95,6 +95,12 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--style-layer-weights", type=_csv(float), help="one weight per style layer (default equal)"
     )
+    g.add_argument(
+        "--reference-pixels",
+        type=int,
+        help="alpha is scaled by this / output pixels so every size gets the same balance "
+        f"(default {_d('reference_pixels')} = 512x512; 0: the paper's sums at the output size)",
+    )
     g.add_argument("--tv-weight", type=float, help=f"total variation (default {_d('tv_weight'):g})")
     g.add_argument("--pooling", choices=POOLINGS, help=f"(default {_d('pooling')})")
     g.add_argument(

@@ -58,11 +58,14 @@ class Settings:
     #: Per-style-layer weights w_l; ``None`` means equal weights 1/len(style_layers).
     style_layer_weights: tuple[float, ...] | None = None
     #: alpha and beta. With this package's normalised VGG19 and the paper's sums, alpha/beta of
-    #: 3e-7 gives at 512 px the balance of the paper's Figure 2; the paper's own ratios (1e-3,
-    #: 1e-4) stay close to the photo here (see docs/gallery.md). The content term sums over
-    #: positions, so a larger output with the same ratio keeps more of the photo.
+    #: 3e-7 gives the balance of the paper's Figure 2; the paper's own ratios (1e-3, 1e-4) stay
+    #: close to the photo here (see docs/gallery.md).
     content_weight: float = 3e-7  # alpha
     style_weight: float = 1.0  # beta
+    #: The content term sums over positions (the style term does not), so alpha is scaled by
+    #: ``reference_pixels / pixels``: any output size gets the balance a 512 x 512 image has.
+    #: 0 uses the output's own size as the reference (the paper's sums at every size).
+    reference_pixels: int = 512 * 512
     #: Multiplies beta: a single knob for "more" (>1) or "less" (<1) style.
     style_strength: float = 1.0
     tv_weight: float = 0.0
@@ -146,6 +149,8 @@ def validate(s: Settings) -> None:
     """
     from .features import check_layers  # local: features imports torch
 
+    if not isinstance(s.reference_pixels, int) or s.reference_pixels < 0:
+        raise RestyleError(f"reference_pixels must be 0 or more, got {s.reference_pixels!r}")
     for name in ("size", "width", "height", "min_scale", "iterations"):
         v = getattr(s, name)
         if v is None:

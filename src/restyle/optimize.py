@@ -194,9 +194,12 @@ class StyleRun:
         layer_w = s.style_layer_weights or (1.0 / max(1, len(s.style_layers)),) * len(
             s.style_layers
         )
-        # The content term sums over positions; scaling alpha by the pixel ratio gives every
-        # coarse scale the content/style balance of the output size (exact at the last scale).
-        area = (self.width * self.height) / (w * h)
+        # The content term sums over positions while the style term does not, so the balance
+        # would shift with the pixel count. alpha is scaled by reference/actual pixels: every
+        # scale and every output size gets the balance of a reference-size image (the paper's
+        # sums exactly, at that size); with reference_pixels=0 the reference is the output.
+        reference = s.reference_pixels or self.width * self.height
+        area = reference / (w * h)
         alpha = s.alpha * area if self.content is not None else 0.0
         return Objective(
             targets, alpha, s.beta, dict(zip(s.style_layers, layer_w, strict=True)), s.tv_weight
