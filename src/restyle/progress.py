@@ -12,8 +12,9 @@ from .errors import RestyleError
 from .optimize import Progress
 
 
-def _clock(seconds: float) -> str:
-    s = round(seconds)
+def clock(seconds: float) -> str:
+    """``75.2`` -> ``"1:15"``; ``3725`` -> ``"1:02:05"`` (negative counts as 0)."""
+    s = max(0, round(seconds))
     return (
         f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
     )
@@ -25,7 +26,7 @@ def describe(p: Progress) -> str:
         f"scale {p.scale + 1}/{p.scales} {p.width}x{p.height}",
         f"loss {p.losses.get('total', 0):.4g} (content {p.losses.get('content', 0):.3g}, "
         f"style {p.losses.get('style', 0):.3g})",
-        f"left {_clock(p.eta)}",
+        f"left {clock(p.eta)}",
     ]
     return " | ".join(parts)
 

@@ -41,6 +41,7 @@ from PIL import Image
 from ..config import COLOR_MODES, Settings
 from ..errors import RestyleError
 from ..optimize import Progress
+from ..progress import clock
 
 #: Output size (longest side, px) the page accepts.
 MIN_SIZE, MAX_SIZE = 64, 1024
@@ -355,14 +356,6 @@ class JobRegistry:
 
 # --------------------------------------------------------------------------------------------
 # Running
-
-
-def clock(seconds: float) -> str:
-    """``75.2`` -> ``"1:15"``; ``3725`` -> ``"1:02:05"``."""
-    s = max(0, round(seconds))
-    return (
-        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-    )
 
 
 def describe(p: Progress) -> str:
