@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.resources
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Literal
 
 import torch
@@ -81,12 +80,25 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    def set_precision(self, dtype: torch.dtype) -> VGGFeatures:
+        """Run every convolution but the first in ``dtype`` (e.g. ``torch.bfloat16``); returns
+        the network.
+
+        conv1_1 computes in float32 (it costs about 1% of the network) and rounds its output
+        to ``dtype``: the input convention folded into it (``255 x - mean``) makes its weights
+        and bias large terms that cancel, and half-precision weights would lose their
+        difference (about 1% error in relu1_1, which an optimiser then exploits).
+        """
+        for name, conv in self.convs.items():
+            conv.to(torch.float32 if name == "conv1_1" else dtype)
+        return self
+
     def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:  # type: ignore[override]
         """Activations at ``layers`` (a dict by name) for an image batch ``x`` (N, 3, H, W).
 
-        The network runs in its weights' dtype and memory layout (see ``nn.Module.to``, e.g.
-        ``net.to(torch.bfloat16, memory_format=torch.channels_last)``): ``x`` is converted to
-        them (differentiably), and the activations come back in them.
+        The network runs in its weights' dtype (see :meth:`set_precision`) and memory layout
+        (``net.to(memory_format=torch.channels_last)``); ``x`` is converted (differentiably)
+        and the activations come back in them.
         """
         wanted = set(layers)
         check_layers(wanted)
@@ -101,10 +113,18 @@ class VGGFeatures(nn.Module):
             else torch.contiguous_format
         )
         x = x.to(dtype=w0.dtype, memory_format=fmt)
+        # The activations' dtype: the deepest convolution's (conv1_1 may compute in another).
+        deepest_conv: nn.Conv2d = list(self.convs.values())[-1]  # type: ignore[assignment]
+        act = deepest_conv.weight.dtype
         out: dict[str, torch.Tensor] = {}
         for name in self.layer_names[: last + 1]:
             if name.startswith("conv"):
-                x = self.convs[name](x)
+                conv: nn.Conv2d = self.convs[name]  # type: ignore[assignment]
+                if x.dtype != conv.weight.dtype:
+                    x = x.to(conv.weight.dtype)
+                x = conv(x)
+                if x.dtype != act:
+                    x = x.to(act)
             elif name.startswith("relu"):
                 # In place unless the pre-activation was asked for (it would be overwritten).
                 x = F.relu(x) if ("conv" + name[4:]) in wanted else F.relu_(x)
@@ -165,9 +185,11 @@ def channel_means(
     return {c: sums[c] / counts[c] for c in CONV_NAMES}
 
 
-@lru_cache(maxsize=8)
 def _prepared_convs(source: str, pooling: str, normalize: bool) -> ConvWeights:
-    w = load_weights(source)
+    # Not cached, and read past load_weights' cache: a run keeps only its network's weights
+    # (in its own precision), not 80 MB of float32 copies beside them for the next run's sake;
+    # preparing them again takes about a second.
+    w = load_weights.__wrapped__(source)
     convs = fold_input_convention(w.convs, w.convention)
     if not normalize:
         return convs

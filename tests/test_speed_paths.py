@@ -1,0 +1,237 @@
+"""The fast and bounded-memory paths give the plain path's numbers.
+
+Tiled evaluation (exact up to summation order), channels-last layout (same numbers), bfloat16
+network (close, with conv1_1 kept in float32), the precision and layout choices per device.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from restyle import device as dev
+from restyle import optimize
+from restyle.api import stylize_iter
+from restyle.config import Settings
+from restyle.errors import RestyleError
+from restyle.features import VGGFeatures
+from restyle.losses import Objective, Targets, gram
+from restyle.tiled import Tile, margin, plan_tiles, tiled_loss, tiled_targets
+
+from .conftest import painting, photo, tiny_convs
+
+STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT = ("relu4_2",)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny networks run fastest on one thread (and do not wait on a busy machine's others)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _net(pooling: str, dtype: torch.dtype = torch.float64) -> VGGFeatures:
+    return VGGFeatures(tiny_convs(dtype=dtype), pooling, "relu5_1").to(dtype)
+
+
+def _objective(net: VGGFeatures, h: int, w: int, tv: float = 0.0) -> Objective:
+    gen = torch.Generator().manual_seed(4)
+    content = torch.rand(1, 3, h, w, generator=gen, dtype=torch.float64)
+    style = torch.rand(1, 3, h - 13, w + 21, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        cf = net(content, CONTENT)
+        sg = {k: gram(v) for k, v in net(style, STYLE).items()}
+    # Weights chosen so that content and style contribute gradients of similar size.
+    return Objective(Targets(dict(cf), sg), 1.0, 5e6, dict.fromkeys(STYLE, 0.2), tv)
+
+
+# ----- tiles --------------------------------------------------------------------------------
+
+
+def _span(a: int, b: int, n: int, halo: int) -> tuple[int, int]:
+    return max(0, a - halo), min(n, b + halo)
+
+
+def _tiles(w: int, h: int, ys: list[int], xs: list[int], layers: list[str]) -> list[Tile]:
+    """Tiles with the given edges (multiples of 16) and the margin that ``layers`` need."""
+    _, halo = margin(layers)
+    return [
+        Tile(y0, y1, x0, x1, max(0, y0 - halo), min(h, y1 + halo), *_span(x0, x1, w, halo))
+        for y0, y1 in itertools.pairwise(ys)
+        for x0, x1 in itertools.pairwise(xs)
+    ]
+
+
+def test_margin_covers_the_reach_of_the_deepest_layer() -> None:
+    assert margin(["relu1_1"]) == (1, 1)
+    assert margin(["relu1_1", "relu3_1"]) == (4, 12)
+    assert margin(list(STYLE + CONTENT)) == (16, 80)
+    assert margin(["pool2"]) == (4, 8)
+
+
+@pytest.mark.parametrize(("w", "h", "budget"), [(264, 200, 200 * 200), (500, 333, 300 * 300)])
+def test_tiles_cover_the_image_once_and_align(w: int, h: int, budget: int) -> None:
+    tiles = plan_tiles(w, h, budget, list(STYLE))
+    assert len(tiles) > 1
+    covered = torch.zeros(h, w, dtype=torch.int32)
+    for t in tiles:
+        covered[t.y0 : t.y1, t.x0 : t.x1] += 1
+        assert 0 <= t.cy0 <= t.y0 < t.y1 <= t.cy1 <= h and 0 <= t.cx0 <= t.x0 < t.x1 <= t.cx1 <= w
+        for v in (t.y0, t.x0, t.cy0, t.cx0):
+            assert v % 16 == 0
+        assert t.y0 - t.cy0 == min(t.y0, 80) and t.cy1 - t.y1 == min(h - t.y1, 80)
+        assert t.x0 - t.cx0 == min(t.x0, 80) and t.cx1 - t.x1 == min(w - t.x1, 80)
+    assert bool((covered == 1).all())
+    assert plan_tiles(w, h, w * h, list(STYLE)) == plan_tiles(w, h, 10 * w * h, list(STYLE))
+    assert len(plan_tiles(w, h, w * h, list(STYLE))) == 1
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_tiled_loss_and_gradient_equal_the_whole_image(pooling: str) -> None:
+    net = _net(pooling)
+    h, w = 150, 200  # not multiples of 16
+    objective = _objective(net, h, w, tv=1e-4)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(1, 3, h, w, generator=gen, dtype=torch.float64, requires_grad=True)
+    terms = objective(net(x, objective.layers), x)
+    terms.total.backward()  # type: ignore[no-untyped-call]
+    assert x.grad is not None
+    want, want_grad = terms.as_floats(), x.grad.clone()
+    assert want["content"] > 0.05 * want["total"] and want["style"] > 0.05 * want["total"]
+
+    x.grad = None
+    tiles = _tiles(w, h, [0, 64, h], [0, 96, 144, w], objective.layers)
+    got, backward = tiled_loss(net, objective, x, tiles)
+    backward(2.0)
+    for k in ("total", "content", "style", "tv"):
+        assert got[k] == pytest.approx(want[k], rel=1e-9)
+    torch.testing.assert_close(x.grad / 2.0, want_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_tiled_targets_equal_the_whole_image() -> None:
+    net = _net("avg")
+    img = torch.rand(1, 3, 176, 230, dtype=torch.float64)
+    feats, grams = tiled_targets(net, img, CONTENT, STYLE, 200 * 200)
+    whole = net(img, list(CONTENT + STYLE))
+    torch.testing.assert_close(feats["relu4_2"], whole["relu4_2"].float())
+    for k in STYLE:
+        torch.testing.assert_close(grams[k], gram(whole[k]), rtol=1e-9, atol=1e-12)
+
+
+def test_tiled_run_follows_the_whole_image_run(
+    use_tiny_net: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, style = photo(300, 225), painting(150, 150)
+    # A shallow network (margin 4 px), so that tiles cost little more than the whole image.
+    base = Settings(
+        size=300,
+        iterations=3,
+        multiscale=False,
+        precision="float32",
+        content_layers=("relu2_1",),
+        style_layers=("relu1_1", "relu2_1"),
+    )
+    plain = [p.losses["total"] for p in stylize_iter(content, style, base)]
+    calls = []
+    real = optimize.tiled_loss
+
+    def spy(*args: Any) -> Any:
+        calls.append(len(args[3]))
+        return real(*args)
+
+    monkeypatch.setattr(optimize, "tiled_loss", spy)
+    tiled_run = stylize_iter(content, style, base.replace(tile_pixels=65_536))
+    tiled = [p.losses["total"] for p in tiled_run]
+    assert calls and set(calls) == {2}  # 300 x 225 px in tiles of at most 65 536 px
+    assert len(plain) == len(tiled) == 3
+    # float32 Gram sums in another order; the style loss, a small difference of large Grams,
+    # magnifies that, and the optimiser's steps a little more (the float64 tests above show
+    # that the tiled numbers are exact).
+    assert tiled[0] == pytest.approx(plain[0], rel=2e-3)
+    for a, b in zip(plain, tiled, strict=True):
+        assert b == pytest.approx(a, rel=0.05)
+    assert tiled[-1] < tiled[0]
+
+
+def test_tile_budget_is_validated() -> None:
+    assert Settings(tile_pixels=0).tile_pixels == 0
+    with pytest.raises(RestyleError, match="tile_pixels"):
+        Settings(tile_pixels=1000)
+
+
+# ----- layout and precision -----------------------------------------------------------------
+
+
+def test_channels_last_gives_the_same_features() -> None:
+    net = _net("max", torch.float32)
+    cl = copy.deepcopy(net).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    x = torch.rand(1, 3, 40, 56)
+    a, b = net(x, STYLE), cl(x, STYLE)
+    assert b["relu2_1"].is_contiguous(memory_format=torch.channels_last)
+    for k in STYLE:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_network_keeps_conv1_1_in_float32_and_the_loss_close() -> None:
+    net = _net("avg", torch.float32)
+    half = copy.deepcopy(net).set_precision(torch.bfloat16)
+    assert half.convs["conv1_1"].weight.dtype == torch.float32
+    assert half.convs["conv1_2"].weight.dtype == torch.bfloat16
+    x = torch.rand(1, 3, 64, 80, requires_grad=True)
+    full, low = net(x, STYLE + CONTENT), half(x, STYLE + CONTENT)
+    assert low["relu1_1"].dtype == torch.bfloat16 and low["relu3_1"].dtype == torch.bfloat16
+    for k in STYLE:
+        g, gl = gram(full[k]), gram(low[k])
+        assert gl.dtype == torch.float32
+        assert float((g - gl).detach().norm() / g.detach().norm()) < 0.03
+    low["relu5_1"].float().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32
+
+
+def test_precision_auto_picks_bfloat16_only_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: True)
+    assert dev.autocast_dtype(cpu, "auto") == torch.bfloat16
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: False)
+    assert dev.autocast_dtype(cpu, "auto") is None
+    assert dev.autocast_dtype(cpu, "float32") is None
+    assert dev.autocast_dtype(cpu, "bfloat16") == torch.bfloat16
+    with pytest.raises(RestyleError):
+        dev.autocast_dtype(cpu, "float16")
+
+
+def test_cuda_settings_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert dev.autocast_dtype(cuda, "auto") == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert dev.autocast_dtype(cuda, "auto") == torch.bfloat16
+    assert dev.memory_format(cuda) == torch.channels_last
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    dev.configure_backends(cuda)
+    assert torch.backends.cudnn.benchmark is True
+    dev.configure_backends(torch.device("cpu"))  # nothing to set; must not fail
+
+
+def test_bfloat16_run_tracks_the_float32_run(use_tiny_net: None) -> None:
+    content, style = photo(64, 48), painting(48, 48)
+    base = Settings(size=64, iterations=6, multiscale=False)
+    f32 = [
+        p.losses["total"] for p in stylize_iter(content, style, base.replace(precision="float32"))
+    ]
+    bf = [
+        p.losses["total"] for p in stylize_iter(content, style, base.replace(precision="bfloat16"))
+    ]
+    assert len(f32) == len(bf)
+    assert bf[0] == pytest.approx(f32[0], rel=0.05)
+    assert bf[-1] < bf[0]
