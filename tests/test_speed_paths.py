@@ -21,7 +21,7 @@ from restyle.config import Settings
 from restyle.errors import RestyleError
 from restyle.features import VGGFeatures
 from restyle.losses import Objective, Targets, gram
-from restyle.tiled import Tile, margin, plan_tiles, tiled_loss, tiled_targets
+from restyle.tiled import Tile, margin, plan_tiles, tiled_loss, tiled_targets, whole_loss
 
 from .conftest import painting, photo, tiny_convs
 
@@ -114,6 +114,49 @@ def test_tiled_loss_and_gradient_equal_the_whole_image(pooling: str) -> None:
     for k in ("total", "content", "style", "tv"):
         assert got[k] == pytest.approx(want[k], rel=1e-9)
     torch.testing.assert_close(x.grad / 2.0, want_grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_one_pass_loss_and_gradient_equal_autograd_through_the_objective(layout: str) -> None:
+    net = _net("max")
+    if layout == "nhwc":
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    h, w = 72, 88
+    objective = _objective(net, h, w, tv=1e-4)
+    x = torch.rand(1, 3, h, w, dtype=torch.float64, requires_grad=True)
+    terms = objective(net(x, objective.layers), x)
+    terms.total.backward()  # type: ignore[no-untyped-call]
+    assert x.grad is not None
+    want, want_grad = terms.as_floats(), x.grad.clone()
+    x.grad = None
+    got, backward = whole_loss(net, objective, x)
+    backward(0.5)
+    for k in ("total", "content", "style", "tv"):
+        assert got[k] == pytest.approx(want[k], rel=1e-9)
+    torch.testing.assert_close(x.grad * 2.0, want_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_one_pass_in_bfloat16_stays_close_to_float32() -> None:
+    net = _net("avg", torch.float32).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    h, w = 64, 80
+    gen = torch.Generator().manual_seed(7)
+    content, style = torch.rand(2, 1, 3, h, w, generator=gen)
+    with torch.no_grad():
+        targets = Targets(
+            dict(net(content, CONTENT)), {k: gram(v) for k, v in net(style, STYLE).items()}
+        )
+    objective = Objective(targets, 1.0, 1e4, dict.fromkeys(STYLE, 0.2))
+    x = torch.rand(1, 3, h, w, generator=gen, requires_grad=True)
+    full, backward = whole_loss(net, objective, x)
+    backward(1.0)
+    assert x.grad is not None
+    g32, x.grad = x.grad.clone(), None
+    half = copy.deepcopy(net).set_precision(torch.bfloat16)
+    low, backward = whole_loss(half, objective, x)
+    backward(1.0)
+    assert low["total"] == pytest.approx(full["total"], rel=0.02)
+    cos = torch.nn.functional.cosine_similarity(x.grad.flatten(), g32.flatten(), dim=0)
+    assert float(cos) > 0.98
 
 
 def test_tiled_targets_equal_the_whole_image() -> None:

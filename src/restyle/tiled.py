@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from .features import LAYER_NAMES, VGGFeatures, deepest
-from .losses import Objective, content_loss, gram, style_layer_loss, tv_loss
+from .losses import Objective, content_loss, style_layer_loss, tv_loss
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,19 @@ def _interior(t: Tile, layer: str, feats: torch.Tensor) -> torch.Tensor:
     return feats[..., t.y0 // s - oy : t.y1 // s - oy, t.x0 // s - ox : t.x1 // s - ox]
 
 
+def _rows(f: torch.Tensor) -> torch.Tensor:
+    """Features (1, N, h, w) as an (h w, N) matrix at least float32: a view of channels-last
+    features before the cast (the layout the network computes in), a copy otherwise."""
+    rows = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
+    return rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
+
+
 def _gram_sum(part: torch.Tensor) -> torch.Tensor | None:
     """``F F^T`` (not divided by the positions) of features ``part``; None if it is empty."""
-    m = part.shape[2] * part.shape[3]
-    return gram(part) * m if m else None
+    if part.shape[2] * part.shape[3] == 0:
+        return None
+    rows = _rows(part)
+    return rows.t() @ rows
 
 
 def _window(t: Tile, layer: str, whole: torch.Tensor) -> torch.Tensor:
@@ -165,6 +174,121 @@ def tiled_targets(
     return feats_out, grams
 
 
+class _Terms:
+    """The objective's terms from Gram sums and content errors, and the gradient of the loss
+    with respect to any (part of the) features, computed without autograd through the Grams.
+
+    d/dF of ``w / (4 N^2) ||F F^T / M - A||^2`` is ``K F`` with ``K = (D + D^T) / M`` and
+    ``D = dL/dG``: one N x N by N x M product per layer in the backward pass, instead of
+    autograd's two products, a transpose and a sum, and no float32 copy of the features kept
+    for it.
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        targets = objective.targets
+        self.style_w = {
+            k: objective.style_layer_weights[k]
+            for k in targets.style_grams
+            if objective.beta and objective.style_layer_weights[k]
+        }
+        self.content_layers = list(targets.content) if objective.alpha else []
+        self.layers = list(dict.fromkeys([*self.content_layers, *self.style_w]))
+        self.kernels: dict[str, torch.Tensor] = {}
+
+    def finish(
+        self, sums: dict[str, torch.Tensor], positions: dict[str, int], content: torch.Tensor,
+        x: torch.Tensor,
+    ) -> dict[str, float]:  # fmt: skip
+        """The weighted terms from the Gram sums and the (unweighted) content error; keeps
+        dL/dG of every style layer for :meth:`grads`."""
+        o = self.objective
+        style = torch.zeros((), device=x.device, dtype=torch.float64)
+        if self.style_w:
+            grams = {k: (sums[k] / positions[k]).requires_grad_(True) for k in self.style_w}
+            with torch.enable_grad():
+                weighted = [
+                    self.style_w[k] * style_layer_loss(grams[k], o.targets.style_grams[k])
+                    for k in self.style_w
+                ]
+                style_t = o.beta * torch.stack([w.to(torch.float64) for w in weighted]).sum()
+                dgs = torch.autograd.grad(style_t, [grams[k] for k in self.style_w])
+            self.kernels = {
+                k: (d + d.t()) / positions[k] for k, d in zip(self.style_w, dgs, strict=True)
+            }
+            style = style_t.detach()
+        content_w = o.alpha * content
+        tv = o.tv_weight * tv_loss(x.detach()) if o.tv_weight else torch.zeros((), device=x.device)
+        values = torch.stack(
+            [t.to(torch.float64).reshape(()) for t in (content_w, style, tv)]
+        ).tolist()  # one transfer (one device sync on a GPU)
+        c, st, t = values
+        return {"total": c + st + t, "content": c, "style": st, "tv": t}
+
+    @torch.no_grad()
+    def grads(
+        self, parts: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], scale: float
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``scale`` times dL/dF for each layer's features ``parts`` (content targets of the
+        same region in ``targets``), as (tensors, gradients) for ``torch.autograd.backward``."""
+        out_t, out_g = [], []
+        for k in self.layers:
+            f = parts[k]
+            if f.numel() == 0:
+                continue
+            g: torch.Tensor | None = None
+            if k in self.kernels:
+                rows = _rows(f)
+                # (M, N) @ K, then back to (1, N, h, w) in the features' own layout
+                g = (rows @ (self.kernels[k] * scale)).view(1, f.shape[2], f.shape[3], -1)
+                g = g.permute(0, 3, 1, 2)
+            if k in self.content_layers:
+                diff = (f.to(targets[k].dtype) - targets[k]) * (self.objective.alpha * scale)
+                g = diff if g is None else g + diff
+            if g is not None:
+                out_t.append(f)
+                out_g.append(g.to(f.dtype))
+        return out_t, out_g
+
+    def tv_backward(self, x: torch.Tensor, scale: float) -> None:
+        if self.objective.tv_weight:
+            (self.objective.tv_weight * tv_loss(x) * scale).backward()  # type: ignore[no-untyped-call]
+
+
+def whole_loss(
+    net: VGGFeatures, objective: Objective, x: torch.Tensor
+) -> tuple[dict[str, float], Callable[[float], None]]:
+    """The objective's weighted terms for image ``x`` in one pass through the network, and a
+    function that accumulates ``scale`` times the gradient into ``x.grad``.
+
+    The same numbers as ``objective(net(x, objective.layers), x)`` and its backward pass (up to
+    floating-point summation order), with the Gram matrices' gradients given to autograd
+    directly (see :class:`_Terms`): faster, and without float32 copies of the features.
+    """
+    terms = _Terms(objective)
+    feats = net(x, terms.layers) if terms.layers else {}
+    sums: dict[str, torch.Tensor] = {}
+    content = torch.zeros((), device=x.device)
+    with torch.no_grad():
+        for k in terms.style_w:
+            g = _gram_sum(feats[k])
+            if g is not None:
+                sums[k] = g
+        for k in terms.content_layers:
+            content = content + content_loss(feats[k], objective.targets.content[k])
+    positions = {k: feats[k].shape[2] * feats[k].shape[3] for k in terms.style_w}
+    values = terms.finish(sums, positions, content, x)
+
+    def backward(scale: float) -> None:
+        tensors, grads = terms.grads(feats, objective.targets.content, scale)
+        if tensors:
+            torch.autograd.backward(tensors, grads)
+        terms.tv_backward(x, scale)
+        feats.clear()
+
+    return values, backward
+
+
 def tiled_loss(
     net: VGGFeatures, objective: Objective, x: torch.Tensor, tiles: Sequence[Tile]
 ) -> tuple[dict[str, float], Callable[[float], None]]:
@@ -174,75 +298,42 @@ def tiled_loss(
     Gives the same numbers as ``objective(net(x, objective.layers), x)`` and its backward pass,
     up to floating-point summation order, with memory bounded by the tiles' size.
     """
-    targets = objective.targets
-    style_w = {
-        k: objective.style_layer_weights[k]
-        for k in targets.style_grams
-        if objective.beta and objective.style_layer_weights[k]
-    }
-    content_layers = list(targets.content) if objective.alpha else []
-    layers = list(dict.fromkeys([*content_layers, *style_w]))
+    terms = _Terms(objective)
+    layers = terms.layers
     _, _, h, w = x.shape
-    positions = {k: (h // _stride(k)) * (w // _stride(k)) for k in style_w}
+    positions = {k: (h // _stride(k)) * (w // _stride(k)) for k in terms.style_w}
 
     # Pass 1: Gram sums and content error over all tiles, without gradients.
     sums: dict[str, torch.Tensor] = {}
     content = torch.zeros((), device=x.device)
     with torch.no_grad():
         for t in tiles:
-            feats = net(x[..., t.cy0 : t.cy1, t.cx0 : t.cx1], layers) if layers else {}
-            for k in style_w:
+            if not layers:
+                break
+            feats = net(x[..., t.cy0 : t.cy1, t.cx0 : t.cx1], layers)
+            for k in terms.style_w:
                 g = _gram_sum(_interior(t, k, feats[k]))
                 if g is not None:
                     sums[k] = g if k not in sums else sums[k] + g
-            for k in content_layers:
+            for k in terms.content_layers:
                 content = content + content_loss(
-                    _interior(t, k, feats[k]), _window(t, k, targets.content[k])
+                    _interior(t, k, feats[k]), _window(t, k, objective.targets.content[k])
                 )
             del feats
-    content = objective.alpha * content
-
-    # The style term from the summed Grams, and dL/dG for every layer.
-    style = torch.zeros((), device=x.device)
-    kernels: dict[str, torch.Tensor] = {}
-    if style_w:
-        grams = {k: (sums[k] / positions[k]).requires_grad_(True) for k in style_w}
-        with torch.enable_grad():
-            style = objective.beta * sum(
-                (style_w[k] * style_layer_loss(grams[k], targets.style_grams[k]) for k in style_w),
-                torch.zeros((), device=x.device),
-            )
-            dgs = torch.autograd.grad(style, [grams[k] for k in style_w])
-        kernels = {k: (d + d.t()) / positions[k] for k, d in zip(style_w, dgs, strict=True)}
-        style = style.detach()
-    tv = objective.tv_weight * tv_loss(x.detach()) if objective.tv_weight else content * 0
-    total = content + style + tv
-    terms = {
-        "total": float(total),
-        "content": float(content),
-        "style": float(style),
-        "tv": float(tv),
-    }
+    values = terms.finish(sums, positions, content, x)
 
     def backward(scale: float) -> None:
         # Pass 2: each tile's share of the gradient.
         for t in tiles:
             if not layers:
                 break
-            crop = x[..., t.cy0 : t.cy1, t.cx0 : t.cx1]
-            feats = net(crop, layers)
-            part_loss = torch.zeros((), device=x.device)
-            for k, kern in kernels.items():
-                f = _interior(t, k, feats[k])
-                f2 = f.reshape(f.shape[1], -1).to(kern.dtype)
-                part_loss = part_loss + (f2 * (kern @ f2.detach())).sum()
-            for k in content_layers:
-                part_loss = part_loss + objective.alpha * content_loss(
-                    _interior(t, k, feats[k]), _window(t, k, targets.content[k])
-                )
-            (part_loss * scale).backward()  # type: ignore[no-untyped-call]
-            del feats, part_loss
-        if objective.tv_weight:
-            (objective.tv_weight * tv_loss(x) * scale).backward()  # type: ignore[no-untyped-call]
+            feats = net(x[..., t.cy0 : t.cy1, t.cx0 : t.cx1], layers)
+            parts = {k: _interior(t, k, feats[k]) for k in layers}
+            windows = {k: _window(t, k, objective.targets.content[k]) for k in terms.content_layers}
+            tensors, grads = terms.grads(parts, windows, scale)
+            if tensors:
+                torch.autograd.backward(tensors, grads)
+            del feats, parts, tensors, grads
+        terms.tv_backward(x, scale)
 
-    return terms, backward
+    return values, backward
