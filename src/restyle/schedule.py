@@ -6,6 +6,9 @@ import math
 
 from .errors import RestyleError
 
+#: The output is at least this many times larger (in side) than the last coarse scale.
+MIN_LAST_STEP = 1.2
+
 
 def output_size(
     src_w: int, src_h: int, size: int, width: int | None = None, height: int | None = None
@@ -33,21 +36,20 @@ def scale_sizes(
 ) -> list[tuple[int, int]]:
     """Coarse-to-fine (width, height) sizes ending at the output size.
 
-    The longest side starts at ``min_side`` and grows by sqrt(2) per scale; each scale keeps the
-    output's aspect ratio. With ``multiscale`` off, or an output no larger than ``min_side``,
-    there is one scale.
+    The longest side starts at ``min_side`` and grows by sqrt(2) per scale, up to the last
+    side that is still at least 1.2 times smaller than the output's (so the last step up is
+    between 1.2 and 1.7 times); each scale keeps the output's aspect ratio. With ``multiscale``
+    off, or an output no larger than ``min_side * sqrt(2)``, there is one scale.
     """
     longest = max(width, height)
     if not multiscale or longest <= min_side * math.sqrt(2):
         return [(width, height)]
-    n = math.floor(math.log(longest / min_side, math.sqrt(2)) + 1e-9)
     sizes = []
-    for i in range(n):
-        side = min_side * math.sqrt(2) ** i
+    side = float(min_side)
+    while side * MIN_LAST_STEP <= longest + 1e-9:
         f = side / longest
         sizes.append((max(16, round(width * f)), max(16, round(height * f))))
-    if longest / (min_side * math.sqrt(2) ** (n - 1)) < 1.2:  # last coarse scale too close
-        sizes.pop()
+        side *= math.sqrt(2)
     sizes.append((width, height))
     return sizes
 
@@ -69,7 +71,8 @@ def split_iterations(total: int, sizes: list[tuple[int, int]]) -> list[int]:
     order = sorted(range(len(raw)), key=lambda i: raw[i] - math.floor(raw[i]), reverse=True)
     for i in order[: total - sum(steps)]:
         steps[i] += 1
-    return steps
+    # remainders can favour a larger scale by one step; scales grow, so sort the counts
+    return sorted(steps, reverse=True)
 
 
 def style_size(style_w: int, style_h: int, out_w: int, out_h: int, scale: float) -> tuple[int, int]:
