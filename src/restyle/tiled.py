@@ -117,11 +117,20 @@ def _interior(t: Tile, layer: str, feats: torch.Tensor) -> torch.Tensor:
     return feats[..., t.y0 // s - oy : t.y1 // s - oy, t.x0 // s - ox : t.x1 // s - ox]
 
 
+#: Positions per matrix product when a Gram matrix or its gradient is computed in pieces: the
+#: float32 copies of bfloat16 features then take a few MB, not the size of the layer.
+ROWS_PER_PRODUCT = 16384
+
+
 def _rows(f: torch.Tensor) -> torch.Tensor:
-    """Features (1, N, h, w) as an (h w, N) matrix at least float32: a view of channels-last
-    features before the cast (the layout the network computes in), a copy otherwise."""
-    rows = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
-    return rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
+    """Features (1, N, h, w) as an (h w, N) matrix: a view of channels-last features (the
+    layout the network computes in), a copy otherwise."""
+    return f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
+
+
+def _wide(dtype: torch.dtype) -> torch.dtype:
+    """The dtype Grams and their gradients are computed in: float64 stays, others float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _gram_sum(part: torch.Tensor) -> torch.Tensor | None:
@@ -129,7 +138,28 @@ def _gram_sum(part: torch.Tensor) -> torch.Tensor | None:
     if part.shape[2] * part.shape[3] == 0:
         return None
     rows = _rows(part)
-    return rows.t() @ rows
+    n = rows.shape[1]
+    acc = torch.zeros((n, n), dtype=_wide(rows.dtype), device=rows.device)
+    for a in range(0, rows.shape[0], ROWS_PER_PRODUCT):
+        r = rows[a : a + ROWS_PER_PRODUCT].to(acc.dtype)
+        acc.addmm_(r.t(), r)
+    return acc
+
+
+def _times_kernel(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """``K F`` for features ``f`` (1, N, h, w), in ``f``'s dtype and channels-last layout.
+
+    Half-precision features are multiplied in their own precision (the products accumulate in
+    float32 inside the matmul): the result is the features' gradient, which autograd takes in
+    the features' dtype anyway.
+    """
+    _, n, h, w = f.shape
+    out = torch.empty((1, h, w, n), dtype=f.dtype, device=f.device).permute(0, 3, 1, 2)
+    rows, out_rows = _rows(f), out.permute(0, 2, 3, 1).reshape(-1, n)
+    k = kernel.to(f.dtype)
+    for a in range(0, rows.shape[0], ROWS_PER_PRODUCT):
+        torch.mm(rows[a : a + ROWS_PER_PRODUCT], k, out=out_rows[a : a + ROWS_PER_PRODUCT])
+    return out
 
 
 def _window(t: Tile, layer: str, whole: torch.Tensor) -> torch.Tensor:
@@ -238,16 +268,13 @@ class _Terms:
                 continue
             g: torch.Tensor | None = None
             if k in self.kernels:
-                rows = _rows(f)
-                # (M, N) @ K, then back to (1, N, h, w) in the features' own layout
-                g = (rows @ (self.kernels[k] * scale)).view(1, f.shape[2], f.shape[3], -1)
-                g = g.permute(0, 3, 1, 2)
+                g = _times_kernel(f, self.kernels[k] * scale)
             if k in self.content_layers:
                 diff = (f.to(targets[k].dtype) - targets[k]) * (self.objective.alpha * scale)
-                g = diff if g is None else g + diff
+                g = diff.to(f.dtype) if g is None else g.add_(diff.to(f.dtype))
             if g is not None:
                 out_t.append(f)
-                out_g.append(g.to(f.dtype))
+                out_g.append(g)
         return out_t, out_g
 
     def tv_backward(self, x: torch.Tensor, scale: float) -> None:
