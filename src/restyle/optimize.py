@@ -20,6 +20,7 @@ from .features import VGGFeatures, build_network, deepest
 from .image import load_image, resize, to_pil, to_tensor
 from .lbfgs import BoxLBFGS
 from .losses import Objective, Targets, blend_grams, gram
+from .memory import release_free_memory
 from .schedule import output_size, scale_sizes, split_iterations, style_size
 from .tiled import plan_tiles, tiled_loss, tiled_targets, whole_loss
 
@@ -309,6 +310,9 @@ class StyleRun:
         total_steps = sum(self.steps)
         work_done, done_steps = 0.0, 0
         for si, ((w, h), n_steps) in enumerate(zip(self.sizes, self.steps, strict=True)):
+            # The last scale's buffers are free now; without this the next, larger scale
+            # grows the process by what the allocator keeps (see restyle.memory).
+            release_free_memory()
             targets, content_t, style0 = self._targets(net, w, h)
             objective = self._objective(targets, w, h)
             if self._x is None:
