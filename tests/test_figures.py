@@ -13,6 +13,7 @@ from PIL import Image
 from restyle import Settings
 from restyle.cli import main
 from restyle.figures import (
+    INIT_STEPS_FACTOR,
     PAINTINGS,
     SHEET_NAMES,
     Inputs,
@@ -116,9 +117,12 @@ def test_specs_cover_every_sheet_with_default_derived_settings() -> None:
     }
     assert {j.settings.color for j in jobs["color"]} == {"none", "luminance", "histogram"}
     assert all(j.content is None for j in jobs["texture"])
-    assert all(
-        j.settings.size == 64 and j.settings.iterations == 3 for v in jobs.values() for j in v
-    )
+    assert all(j.settings.size == 64 for v in jobs.values() for j in v)
+    # every start of the initialisation sheet gets the same, longer budget; the rest the base's
+    assert {j.settings.iterations for j in jobs["init"]} == {3 * INIT_STEPS_FACTOR}
+    assert all(j.settings.iterations == 3 for n, v in jobs.items() if n != "init" for j in v)
+    # the colour modes are compared at one (stronger) style strength
+    assert len({j.settings.style_strength for j in jobs["color"]}) == 1
 
 
 def test_figures_command_reports_missing_images(tmp_path: Path) -> None:

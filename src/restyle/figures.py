@@ -41,6 +41,10 @@ DEFAULT_SIZE = 256
 #: Default optimisation steps per image (over all coarse-to-fine scales).
 DEFAULT_ITERATIONS = 60
 JPEG_QUALITY = 85
+#: The initialisation sheet's steps, as a multiple of the other sheets'.
+INIT_STEPS_FACTOR = 3
+#: The colour sheet's style strength, as a multiple of the default.
+COLOR_STYLE_STRENGTH = 2.0
 
 CONTENT_FILE = "content/tubingen.jpg"
 #: Painting file -> (short label, full title).
@@ -442,13 +446,15 @@ def build_specs(inputs: Inputs, base: Settings) -> dict[str, SheetSpec]:
         post=crop_row,
     )
 
-    # Initialisation: content, style, three noise seeds; Turner.
+    # Initialisation: content, style, three noise seeds; Turner. A start from noise is far
+    # from any answer, so this sheet runs INIT_STEPS_FACTOR times the steps for every start.
+    longer = base.replace(iterations=base.iterations * INIT_STEPS_FACTOR)
     jobs = [
-        Job("from the photo", photo, paint[TURNER], base.replace(init="content")),
-        Job("from the painting", photo, paint[TURNER], base.replace(init="style")),
+        Job("from the photo", photo, paint[TURNER], longer.replace(init="content")),
+        Job("from the painting", photo, paint[TURNER], longer.replace(init="style")),
     ]
     jobs += [
-        Job(f"noise, seed {seed}", photo, paint[TURNER], base.replace(init="noise", seed=seed))
+        Job(f"noise, seed {seed}", photo, paint[TURNER], longer.replace(init="noise", seed=seed))
         for seed in (0, 1, 2)
     ]
     specs["init"] = SheetSpec(
@@ -459,12 +465,16 @@ def build_specs(inputs: Inputs, base: Settings) -> dict[str, SheetSpec]:
         [jobs],
         [j.label for j in jobs if isinstance(j, Job)],
         base=base,
+        note=f"Every start gets {INIT_STEPS_FACTOR}× the other sheets' steps: noise is far from "
+        "any answer.",
     )
 
     # Colour: none, luminance, histogram; The Scream.
+    # Twice the default style strength, so that what each mode does to the colours shows.
+    stronger = base.replace(style_strength=base.style_strength * COLOR_STYLE_STRENGTH)
     jobs = [photo, paint[SCREAM]]
     jobs += [
-        Job(mode, photo, paint[SCREAM], base.replace(color=mode))
+        Job(mode, photo, paint[SCREAM], stronger.replace(color=mode))
         for mode in ("none", "luminance", "histogram")
     ]
     specs["color"] = SheetSpec(
@@ -475,6 +485,8 @@ def build_specs(inputs: Inputs, base: Settings) -> dict[str, SheetSpec]:
         [jobs],
         ["Photo", "Painting", "colour: none", "luminance only", "histogram matching"],
         base=base,
+        note=f"Style strength {COLOR_STYLE_STRENGTH:g}× the default for all three, so that the "
+        "painting's colours show where they are let through.",
     )
 
     # Texture synthesis: each painting, no content.
