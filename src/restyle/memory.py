@@ -3,8 +3,9 @@
 glibc's allocator keeps memory that tensors have freed inside the process, split into pieces
 sized for the last scale's tensors; when the next, larger coarse-to-fine scale starts, most of
 it does not fit, and the process's resident size grows by what it keeps. Trimming the heap once
-per scale (not per step: that would page memory back in at every step) took the peak of a
-default 500x500 run from about 1.2 GB to 0.92 GB at no measurable cost in time.
+per scale (not per step: that would page memory back in at every step) took the peak of one
+default 500x500 run from about 1.2 GB to 0.92 GB at no measurable cost in time (the peak still
+varies from run to run with the allocation history; see bench/README.md).
 """
 
 from __future__ import annotations
