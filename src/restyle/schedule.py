@@ -37,9 +37,10 @@ def scale_sizes(
     """Coarse-to-fine (width, height) sizes ending at the output size.
 
     The longest side starts at ``min_side`` and grows by sqrt(2) per scale, up to the last
-    side that is still at least 1.2 times smaller than the output's (so the last step up is
-    between 1.2 and 1.7 times); each scale keeps the output's aspect ratio. With ``multiscale``
-    off, or an output no larger than ``min_side * sqrt(2)``, there is one scale.
+    side that is still at least :data:`MIN_LAST_STEP` (1.2) times smaller than the output's (so
+    the last step up is between 1.2 and 1.2 * sqrt(2) = 1.7 times); each scale keeps the
+    output's aspect ratio. With ``multiscale`` off, or an output no larger than
+    ``min_side * sqrt(2)``, there is one scale.
     """
     longest = max(width, height)
     if not multiscale or longest <= min_side * math.sqrt(2):
