@@ -35,90 +35,127 @@ class BoxLBFGS(torch.optim.Optimizer):
         params: a single tensor (wrapped in a list, as torch optimisers take it).
         history_size: number of curvature pairs kept.
         lower, upper: the box.
+        history_dtype: the dtype the curvature pairs are stored in (default: the tensor's).
+            ``torch.bfloat16`` halves their memory; the recursion still computes in the
+            tensor's dtype, and each pair's ``rho = 1 / (s . y)`` is taken from the stored
+            (rounded) vectors so the pairs stay consistent.
 
     ``step(closure)``: ``closure`` zeroes the gradient, evaluates the loss at the tensor's
     current value, backpropagates and returns the loss. Returns the loss at the accepted point.
+
+    All vectors (the curvature pairs in a ring of ``history_size + 1`` slots, the gradients,
+    the start point, the direction, two work vectors) are allocated once: a step allocates
+    nothing the size of the image, so the process does not grow while the memory fills (with
+    fresh vectors every step it grew by several times the pairs' size, in freed pieces that
+    the allocator could not reuse).
     """
 
     def __init__(self, params: list[torch.Tensor], history_size: int = 20, lower: float = 0.0,
-                 upper: float = 1.0) -> None:  # fmt: skip
+                 upper: float = 1.0, history_dtype: torch.dtype | None = None) -> None:  # fmt: skip
         super().__init__(params, {"history_size": history_size})
         if len(self.param_groups) != 1 or len(self.param_groups[0]["params"]) != 1:
             raise ValueError("BoxLBFGS optimises exactly one tensor")
+        if history_size < 1:
+            raise ValueError("history_size must be at least 1")
         self.x: torch.Tensor = self.param_groups[0]["params"][0]
+        if not self.x.is_contiguous():
+            raise ValueError("BoxLBFGS needs a contiguous tensor")
         self.history_size = history_size
         self.lower, self.upper = lower, upper
-        self.s: list[torch.Tensor] = []
-        self.y: list[torch.Tensor] = []
-        self.rho: list[float] = []
-        self.f: float | None = None
-        self.g: torch.Tensor | None = None
+        n, device, dtype = self.x.numel(), self.x.device, self.x.dtype
 
-    def _evaluate(self, closure: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
+        def vector() -> torch.Tensor:
+            return torch.empty(n, dtype=dtype, device=device)
+
+        # One spare slot: a new pair is written there and kept only if it passes the
+        # curvature test, without overwriting the oldest pair first.
+        ring = (history_size + 1, n)
+        self._s = torch.empty(ring, dtype=history_dtype or dtype, device=device)
+        self._y = torch.empty(ring, dtype=history_dtype or dtype, device=device)
+        self._rho: list[float] = [0.0] * (history_size + 1)
+        self._newest = -1  # slot of the newest pair
+        self._count = 0  # pairs held
+        self._g0, self._g1, self._x0, self._d = vector(), vector(), vector(), vector()
+        self._u, self._v = vector(), vector()  # work vectors (pairs read back, the step)
+        self.f: float | None = None
+
+    def _slots(self) -> list[int]:
+        """Slots of the pairs held, oldest first."""
+        ring = self.history_size + 1
+        return [(self._newest - k) % ring for k in range(self._count - 1, -1, -1)]
+
+    def pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The curvature pairs ``(s, y)`` held, oldest first (views, not copies)."""
+        return [(self._s[i], self._y[i]) for i in self._slots()]
+
+    def _evaluate(self, closure: Callable[[], torch.Tensor], out: torch.Tensor) -> float:
+        """The loss at the tensor's current value; its gradient is copied into ``out``."""
         with torch.enable_grad():
             loss = closure()
         grad = self.x.grad
         if grad is None:
             raise RuntimeError("the closure did not compute a gradient")
-        return float(loss), grad.detach().reshape(-1).clone()
+        out.copy_(grad.detach().reshape(-1))
+        return float(loss)
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
-        """-H g by the two-loop recursion (steepest descent scaled to FIRST_STEP if empty)."""
-        if not self.s:
-            return -g * (FIRST_STEP / max(float(g.abs().max()), 1e-30))
-        q = g.clone()
+        """-H g by the two-loop recursion (steepest descent scaled to FIRST_STEP if empty),
+        written into the direction buffer."""
+        d = self._d
+        if not self._count:
+            return torch.mul(g, -FIRST_STEP / max(float(g.abs().max()), 1e-30), out=d)
+        slots = self._slots()
+        q, u = d.copy_(g), self._u
         alphas = []
-        for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho), strict=True):
-            a = rho * float(s.dot(q))
+        for i in reversed(slots):
+            a = self._rho[i] * float(u.copy_(self._s[i]).dot(q))
             alphas.append(a)
-            q.add_(y, alpha=-a)
-        gamma = float(self.s[-1].dot(self.y[-1])) / float(self.y[-1].dot(self.y[-1]))
-        r = q.mul_(gamma)
-        for s, y, rho, a in zip(self.s, self.y, self.rho, reversed(alphas), strict=True):
-            b = rho * float(y.dot(r))
-            r.add_(s, alpha=a - b)
+            q.add_(u.copy_(self._y[i]), alpha=-a)
+        s, y = self._v.copy_(self._s[slots[-1]]), u.copy_(self._y[slots[-1]])
+        r = q.mul_(float(s.dot(y)) / float(y.dot(y)))
+        for i, a in zip(slots, reversed(alphas), strict=True):
+            b = self._rho[i] * float(u.copy_(self._y[i]).dot(r))
+            r.add_(u.copy_(self._s[i]), alpha=a - b)
         return r.neg_()
 
     def _reset(self) -> None:
-        self.s.clear()
-        self.y.clear()
-        self.rho.clear()
+        self._count = 0
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> float:  # type: ignore[override]
         """One L-BFGS iteration; see the class docstring."""
-        x = self.x
-        if self.f is None or self.g is None:
-            self.f, self.g = self._evaluate(closure)
-        f0, g0 = self.f, self.g
-        x0 = x.detach().reshape(-1).clone()
+        x = self.x.view(-1)
+        if self.f is None:
+            self.f = self._evaluate(closure, self._g0)
+        f0, g0, g1, x0 = self.f, self._g0, self._g1, self._x0
+        x0.copy_(x)
         d = self._direction(g0)
         if float(g0.dot(d)) >= 0:  # not downhill: forget the memory
             self._reset()
             d = self._direction(g0)
+        step = self._v
         t = 1.0
         for _ in range(MAX_BACKTRACKS + 1):
-            trial = (x0 + t * d).clamp_(self.lower, self.upper)
-            x.copy_(trial.view_as(x))
-            f1, g1 = self._evaluate(closure)
-            step = trial - x0
+            torch.add(x0, d, alpha=t, out=x).clamp_(self.lower, self.upper)
+            f1 = self._evaluate(closure, g1)
+            torch.sub(x, x0, out=step)
             if f1 <= f0 + ARMIJO * float(g0.dot(step)) and f1 == f1:  # f1 == f1: not NaN
                 break
             t *= 0.5
         else:  # no acceptable point along d: back to x0, drop the memory
-            x.copy_(x0.view_as(x))
+            x.copy_(x0)
             self._reset()
-            self.f, self.g = self._evaluate(closure)
+            self.f = self._evaluate(closure, g0)
             return self.f
-        yk = g1 - g0
-        sy = float(step.dot(yk))
-        if sy > 1e-10 * float(yk.dot(yk)):
-            if len(self.s) == self.history_size:
-                self.s.pop(0)
-                self.y.pop(0)
-                self.rho.pop(0)
-            self.s.append(step)
-            self.y.append(yk)
-            self.rho.append(1.0 / sy)
-        self.f, self.g = f1, g1
+        # The new pair goes to the spare slot and is read back, as the recursion will see it.
+        spare = (self._newest + 1) % (self.history_size + 1)
+        s = step.copy_(self._s[spare].copy_(step))
+        y = self._u.copy_(self._y[spare].copy_(torch.sub(g1, g0, out=self._u)))
+        sy = float(s.dot(y))
+        if sy > 1e-10 * float(y.dot(y)):
+            self._rho[spare] = 1.0 / sy
+            self._newest = spare
+            self._count = min(self._count + 1, self.history_size)
+        self.f = f1
+        self._g0, self._g1 = g1, g0
         return f1
