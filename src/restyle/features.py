@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import RestyleError
+from .layers import avg_pool2x2, banded_conv3x3
 from .weights import (
     CONV_NAMES,
     ConvWeights,
@@ -150,14 +151,18 @@ class VGGFeatures(nn.Module):
                 conv: nn.Conv2d = self.convs[name]  # type: ignore[assignment]
                 if x.dtype != conv.weight.dtype:
                     x = x.to(conv.weight.dtype)
-                x = conv(x)
-                if x.dtype != act:
-                    x = x.to(act)
+                if conv.weight.dtype == torch.float32 and act != torch.float32:
+                    # float32 conv1_1 before a half-precision network (see restyle.layers)
+                    x = banded_conv3x3(x, conv.weight, conv.bias, conv.padding_mode, act)
+                else:
+                    x = conv(x)
+                    if x.dtype != act:
+                        x = x.to(act)
             elif name.startswith("relu"):
                 # In place unless the pre-activation was asked for (it would be overwritten).
                 x = F.relu(x) if ("conv" + name[4:]) in wanted else F.relu_(x)
             elif self.pooling == "avg":
-                x = F.avg_pool2d(x, 2)
+                x = avg_pool2x2(x)
             else:
                 x = F.max_pool2d(x, 2)
             if name in wanted:
