@@ -493,8 +493,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
             sd: Any,
             i: Any,
         ) -> Iterator[tuple[Any, ...]]:
+            shown: tuple[tuple[int, int], bytes] | None = None
             for u in h.run(job_id, content, uploaded, names, _numbers(k, s, n, c, sd, i)):
-                img = u.image if u.image is not None else gr.skip()
+                # An image identical to the one on the page is not sent again: Gradio would
+                # rewrite the same cache file (named by a hash of its bytes) while the browser
+                # may still be reading it, which breaks that download mid-file.
+                pixels = (u.image.size, u.image.tobytes()) if u.image is not None else None
+                img = u.image if pixels is not None and pixels != shown else gr.skip()
+                shown = pixels if pixels is not None else shown
                 bar = progress_html(u.kind, u.message, u.fraction)
                 if not u.final:
                     yield img, bar, gr.skip(), gr.skip()
