@@ -14,8 +14,8 @@
   upsampling of the gradient times 1/4, instead of torch's zero-fill and scatter (about 4x
   faster on the 64-channel full-resolution layer).
 
-Measured effect: a step at 512 x 384 pixels went from 0.87 to 0.83-0.85 s on the 2-core CPU of
-bench/step.py, and the largest per-step allocations are gone (see bench/README.md).
+Measured effect: a step at 512 x 384 pixels went from 0.87-0.88 to 0.80-0.85 s on the 2-core
+CPU of bench/step.py, and the largest per-step allocations are gone (see bench/README.md).
 """
 
 from __future__ import annotations
