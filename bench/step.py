@@ -63,15 +63,16 @@ def vgg_flops(width: int, height: int, last: str = "relu5_1") -> float:
 def gram_flops(width: int, height: int) -> float:
     """FLOPs of the style term's products per evaluation at the default style layers: the Gram
     matrix ``F^T F`` (2 P C^2, computed in float32) and its gradient ``K F`` (2 P C^2, in the
-    network's precision) at each layer with P positions and C channels. Each half is returned
-    by this function: the total is twice the result."""
+    network's precision) at each layer with P positions and C channels. Returns the FLOPs of
+    one of the two (they are equal): the style term's products cost twice the result."""
     from restyle.config import Settings
+    from restyle.tiled import feature_stride
     from restyle.weights import CONV_SPECS
 
     channels = {f"relu{name[4:]}": cout for name, _, cout in CONV_SPECS}
     total = 0.0
     for layer in Settings().style_layers:
-        stride = 2 ** (int(layer[4]) - 1)
+        stride = feature_stride(layer)
         total += 2 * (height // stride) * (width // stride) * channels[layer] ** 2
     return total
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import RestyleError
-from .layers import avg_pool2x2, banded_conv3x3
+from .layers import avg_pool2x2, banded_conv3x3, layout_of
 from .weights import (
     CONV_NAMES,
     ConvWeights,
@@ -134,12 +134,7 @@ class VGGFeatures(nn.Module):
             raise RestyleError(f"layer {LAYER_NAMES[last]} is past this network's cut")
         conv1: nn.Conv2d = self.convs["conv1_1"]  # type: ignore[assignment]
         w0 = conv1.weight
-        fmt = (
-            torch.channels_last
-            if w0.is_contiguous(memory_format=torch.channels_last) and not w0.is_contiguous()
-            else torch.contiguous_format
-        )
-        x = x.to(dtype=w0.dtype, memory_format=fmt)
+        x = x.to(dtype=w0.dtype, memory_format=layout_of(w0))
         if self.pad_color is not None:
             x = x - self.pad_color.to(x.dtype)
         # The activations' dtype: the deepest convolution's (conv1_1 may compute in another).

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-#: Largest float32 band (output or gradient) computed at once.
+#: Largest band (of the output or the gradient, in the input's dtype) computed at once.
 BAND_BYTES = 8 << 20
 
 
@@ -49,24 +49,23 @@ class _BandedConv(torch.autograd.Function):
         out = torch.empty(
             (n, c, h, w), dtype=out_dtype, device=padded.device, memory_format=torch.channels_last
         )
-        for y0, y1 in _bands(h, n * w * c * 4):
+        ctx.bands = _bands(h, n * w * c * padded.element_size())
+        for y0, y1 in ctx.bands:
             out[:, :, y0:y1].copy_(F.conv2d(padded[:, :, y0 : y1 + 2], weight, bias))
         ctx.save_for_backward(weight)
         ctx.padded_shape = padded.shape
         ctx.padded_dtype = padded.dtype
-        ctx.padded_format = _format(padded)
+        ctx.padded_format = layout_of(padded)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         (weight,) = ctx.saved_tensors
-        n, _, hp, wp = ctx.padded_shape
         grad_in = torch.empty(
             ctx.padded_shape, dtype=ctx.padded_dtype, device=grad.device,
             memory_format=ctx.padded_format,
         ).zero_()  # fmt: skip
-        h, w, c = hp - 2, wp - 2, weight.shape[0]
-        for y0, y1 in _bands(h, n * w * c * 4):
+        for y0, y1 in ctx.bands:
             g = grad[:, :, y0:y1].to(ctx.padded_dtype)
             # the input gradient of an unpadded stride-1 convolution
             grad_in[:, :, y0 : y1 + 2] += F.conv_transpose2d(g, weight)
@@ -100,12 +99,12 @@ class _AvgPool2x2(torch.autograd.Function):
         if up.shape[2:] == (h, w):
             return up
         # odd sizes: the last row or column was not pooled and gets no gradient
-        full = grad.new_zeros(ctx.in_shape).contiguous(memory_format=_format(grad))
+        full = grad.new_zeros(ctx.in_shape).contiguous(memory_format=layout_of(grad))
         full[:, :, : up.shape[2], : up.shape[3]] = up
         return full
 
 
-def _format(t: torch.Tensor) -> torch.memory_format:
+def layout_of(t: torch.Tensor) -> torch.memory_format:
     """channels_last if ``t`` is laid out so (and not also plainly contiguous), else plain."""
     if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
         return torch.channels_last

@@ -50,7 +50,7 @@ class Tile:
         return (self.cy1 - self.cy0) * (self.cx1 - self.cx0)
 
 
-def _stride(layer: str) -> int:
+def feature_stride(layer: str) -> int:
     """Pixels per feature at ``layer``'s output (2 to the number of poolings up to it)."""
     upto = LAYER_NAMES[: LAYER_NAMES.index(layer) + 1]
     return 1 << sum(1 for n in upto if n.startswith("pool"))
@@ -74,7 +74,7 @@ def margin(layers: Sequence[str]) -> tuple[int, int]:
             corrupt, stride = math.ceil(corrupt / 2), stride * 2
         if name in wanted:
             halo = max(halo, corrupt * stride)
-    align = _stride(last)
+    align = feature_stride(last)
     return align, math.ceil(halo / align) * align
 
 
@@ -112,7 +112,7 @@ def plan_tiles(width: int, height: int, max_pixels: int, layers: Sequence[str]) 
 
 def _interior(t: Tile, layer: str, feats: torch.Tensor) -> torch.Tensor:
     """The features of ``t``'s interior within the features of its crop."""
-    s = _stride(layer)
+    s = feature_stride(layer)
     oy, ox = t.cy0 // s, t.cx0 // s
     return feats[..., t.y0 // s - oy : t.y1 // s - oy, t.x0 // s - ox : t.x1 // s - ox]
 
@@ -164,7 +164,7 @@ def _times_kernel(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 def _window(t: Tile, layer: str, whole: torch.Tensor) -> torch.Tensor:
     """The part of whole-image features ``whole`` that ``t``'s interior covers."""
-    s = _stride(layer)
+    s = feature_stride(layer)
     return whole[..., t.y0 // s : t.y1 // s, t.x0 // s : t.x1 // s]
 
 
@@ -189,7 +189,7 @@ def tiled_targets(
             part = _interior(t, layer, feats[layer])
             if layer in feature_layers:
                 if layer not in feats_out:
-                    s = _stride(layer)
+                    s = feature_stride(layer)
                     shape = (1, part.shape[1], h // s, w // s)
                     feats_out[layer] = image.new_empty(shape, dtype=torch.float32)
                 _window(t, layer, feats_out[layer]).copy_(part)
@@ -199,7 +199,7 @@ def tiled_targets(
         del feats
     grams = {}
     for layer in gram_layers:
-        s = _stride(layer)
+        s = feature_stride(layer)
         grams[layer] = sums[layer] / ((h // s) * (w // s))
     return feats_out, grams
 
@@ -328,7 +328,7 @@ def tiled_loss(
     terms = _Terms(objective)
     layers = terms.layers
     _, _, h, w = x.shape
-    positions = {k: (h // _stride(k)) * (w // _stride(k)) for k in terms.style_w}
+    positions = {k: (h // feature_stride(k)) * (w // feature_stride(k)) for k in terms.style_w}
 
     # Pass 1: Gram sums and content error over all tiles, without gradients.
     sums: dict[str, torch.Tensor] = {}
