@@ -31,7 +31,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-IMAGES = HERE.parents[1] / "shared" / "images"
+sys.path.insert(0, str(HERE.parent))
+from tools.shared import IMAGES  # noqa: E402
+
 CONTENT = IMAGES / "content" / "tubingen.jpg"
 STYLE = IMAGES / "style" / "starry_night.jpg"
 
@@ -46,8 +48,8 @@ def vgg_flops(width: int, height: int, last: str = "relu5_1") -> float:
     same again for the gradient with respect to its input; no weight gradients are computed
     (the network is frozen). Poolings, ReLUs and the Gram matrices are not counted.
     """
-    from restyle.features import LAYER_NAMES
-    from restyle.weights import CONV_SPECS
+    from restyle.net.vgg import LAYER_NAMES
+    from restyle.net.weights import CONV_SPECS
 
     specs = {name: (cin, cout) for name, cin, cout in CONV_SPECS}
     total, h, w = 0.0, height, width
@@ -66,8 +68,8 @@ def gram_flops(width: int, height: int) -> float:
     network's precision) at each layer with P positions and C channels. Returns the FLOPs of
     one of the two (they are equal): the style term's products cost twice the result."""
     from restyle.config import Settings
-    from restyle.tiled import feature_stride
-    from restyle.weights import CONV_SPECS
+    from restyle.net.weights import CONV_SPECS
+    from restyle.objective.evaluate import feature_stride
 
     channels = {f"relu{name[4:]}": cout for name, _, cout in CONV_SPECS}
     total = 0.0
@@ -108,14 +110,14 @@ def child(size: int, steps: int, precision: str, layout: str, threads: int) -> d
     torch.set_num_threads(threads)
     from PIL import Image
 
-    import restyle.optimize
+    import restyle.tasks.stylize
     from restyle import Settings, stylize_iter
     from restyle.device import autocast_dtype
-    from restyle.features import VGGFeatures
+    from restyle.net.vgg import VGGFeatures
 
     cpu = torch.device("cpu")
     if layout == "nchw":  # the measurement of the alternative layout
-        restyle.optimize.memory_format = lambda device: torch.contiguous_format  # type: ignore[assignment]
+        restyle.tasks.stylize.memory_format = lambda device: torch.contiguous_format  # type: ignore[assignment]
     evaluations = 0
     forward = VGGFeatures.forward
 

@@ -48,7 +48,9 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-IMAGES = HERE.parents[1] / "shared" / "images"
+sys.path.insert(0, str(HERE.parent))
+from tools.shared import IMAGES  # noqa: E402
+
 CONTENT = IMAGES / "content" / "tubingen.jpg"
 STYLE = IMAGES / "style" / "starry_night.jpg"
 PIXELS = 500 * 500  # pastiche's default --size-pixels
@@ -146,7 +148,7 @@ def restyle_settings(width: int, height: int, iterations: int) -> Any:
     network's input space (padding="mean"), as pastiche.
     """
     from restyle import Settings
-    from restyle.weights import CONV_SPECS
+    from restyle.net.weights import CONV_SPECS
 
     channels = {"relu" + name[4:]: cout for name, _, cout in CONV_SPECS}
     m = (height // 8) * (width // 8)  # relu4_2 positions (three poolings)
@@ -252,7 +254,7 @@ class PasticheObjective:
     def __init__(self, content: Path, style: Path) -> None:
         import torch
 
-        from restyle.weights import CONV_SPECS, load_bundled
+        from restyle.net.weights import CONV_SPECS, load_bundled
 
         convs = load_bundled().convs  # raw filters; input convention BGR, 0-255, minus mean
         self.convs = [(name, *convs[name]) for name, _, _ in CONV_SPECS[:13]]  # to conv5_1

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from restyle.features import channel_means, reference_images
-from restyle.weights import fold_input_convention, load_weights
+from restyle.net.vgg import channel_means, reference_images
+from restyle.net.weights import fold_input_convention, load_weights
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT.parent / "shared" / "images"
+sys.path.insert(0, str(ROOT))
+from tools.shared import IMAGES  # noqa: E402
 
 
 def run_one(

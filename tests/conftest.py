@@ -10,10 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from restyle.features import VGGFeatures
-from restyle.weights import CONV_NAMES, ConvWeights
-
-SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+from restyle.net.vgg import VGGFeatures
+from restyle.net.weights import CONV_NAMES, ConvWeights
 
 #: Channels per block of the tiny network (VGG19 has 64, 128, 256, 512, 512).
 TINY_WIDTHS = {"1": 4, "2": 6, "3": 8, "4": 8, "5": 8}
@@ -52,7 +50,7 @@ def use_tiny_net(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ) -> VGGFeatures:
         return VGGFeatures(tiny_convs(), pooling, last_layer).to(device)
 
-    monkeypatch.setattr("restyle.optimize.build_network", fake_build)
+    monkeypatch.setattr("restyle.tasks.stylize.build_network", fake_build)
     yield
 
 

@@ -71,7 +71,7 @@ def test_colour_modes_run(mode: str) -> None:
 
 def test_luminance_mode_keeps_the_photos_colours() -> None:
     from restyle.color import rgb_to_yiq
-    from restyle.image import resize, to_tensor
+    from restyle.media.image import resize, to_tensor
 
     content = photo()
     out = stylize(content, painting(), SMALL.replace(color="luminance", init="noise"))

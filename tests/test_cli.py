@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from restyle.cli import main
-from restyle.image import read_metadata
+from restyle.media.image import read_metadata
 
 pytestmark = pytest.mark.usefixtures("use_tiny_net")
 
@@ -144,7 +144,7 @@ def test_bad_files(images: dict[str, Path], tmp_path: Path) -> None:
 def test_interrupt_keeps_the_latest_image(
     images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from restyle import progress
+    from restyle.cli import progress
 
     calls = {"n": 0}
     real = progress.ProgressReporter.update

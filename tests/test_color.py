@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from restyle import color
-from restyle.image import to_tensor
+from restyle.media.image import to_tensor
 
 from .conftest import painting, photo
 

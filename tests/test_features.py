@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from restyle.errors import RestyleError
-from restyle.features import LAYER_NAMES, VGGFeatures, check_layers, deepest
-from restyle.weights import CAFFE, TORCHVISION, fold_input_convention, rescale_channels
+from restyle.net.vgg import LAYER_NAMES, VGGFeatures, check_layers, deepest
+from restyle.net.weights import CAFFE, TORCHVISION, fold_input_convention, rescale_channels
 
 from .conftest import tiny_convs
 

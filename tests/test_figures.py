@@ -1,4 +1,4 @@
-"""The contact-sheet layout of ``restyle figures`` (no style-transfer runs here)."""
+"""The contact-sheet layout of ``tools/figures.py`` (no style-transfer runs here)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from restyle import Settings
-from restyle.cli import main
-from restyle.figures import (
+from tools.figures import (
     INIT_STEPS_FACTOR,
     PAINTINGS,
     SHEET_NAMES,
@@ -23,10 +20,14 @@ from restyle.figures import (
     detail,
     fit,
     font,
+    main,
     tradeoff_ratios,
     with_inset,
     wrap,
 )
+
+from restyle import Settings
+from restyle.cli import guarded
 
 
 def _solid(w: int, h: int, rgb: tuple[int, int, int]) -> Image.Image:
@@ -127,7 +128,7 @@ def test_specs_cover_every_sheet_with_default_derived_settings() -> None:
 
 def test_figures_command_reports_missing_images(tmp_path: Path) -> None:
     err = io.StringIO()
-    status = main(["figures", "--images", str(tmp_path), "--out-dir", str(tmp_path)], stderr=err)
+    status = guarded(main, ["--images", str(tmp_path), "--out-dir", str(tmp_path)], err)
     assert status == 2
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and "tubingen.jpg" in lines[0]

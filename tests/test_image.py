@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image, ImageCms, ImageFile
 
-from restyle import image as image_mod
 from restyle.errors import RestyleError
-from restyle.image import (
+from restyle.media import image as image_mod
+from restyle.media.image import (
     MAX_PIXELS,
     SAVE_FORMATS,
     check_output_path,

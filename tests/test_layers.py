@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from restyle import layers
-from restyle.layers import avg_pool2x2, banded_conv3x3
+from restyle.net import layers
+from restyle.net.layers import avg_pool2x2, banded_conv3x3
 
 
 def _reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, mode: str) -> torch.Tensor:

@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from restyle.lbfgs import BoxLBFGS
+from restyle.optim.lbfgs import BoxLBFGS
 
 
 def _run(x: torch.Tensor, loss_fn: object, steps: int) -> list[float]:

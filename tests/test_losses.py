@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from restyle.errors import RestyleError
-from restyle.losses import (
+from restyle.objective.terms import (
     Objective,
     Targets,
     blend_grams,

@@ -18,7 +18,7 @@ from PIL import Image
 
 from restyle import Settings, stylize
 from restyle.cli import main
-from restyle.example import example_images
+from restyle.media.examples import example_images
 from restyle.metrics import (
     Scorer,
     Scores,

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tools.shared import IMAGES as SHARED_IMAGES
 
 from restyle import Settings, stylize
-from restyle.features import build_network
-from restyle.image import load_image, resize, to_tensor
-from restyle.losses import content_loss, gram, style_layer_loss
-from restyle.weights import load_weights
-
-from .conftest import SHARED_IMAGES
+from restyle.media.image import load_image, resize, to_tensor
+from restyle.net.vgg import build_network
+from restyle.net.weights import load_weights
+from restyle.objective.terms import content_loss, gram, style_layer_loss
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +28,7 @@ def _inputs() -> tuple[Image.Image, Image.Image]:
         content = load_image(SHARED_IMAGES / "content" / "tubingen.jpg")
         style = load_image(SHARED_IMAGES / "style" / "starry_night.jpg")
     else:  # a user's clone has no ../shared: use the built-in example
-        from restyle.example import example_images
+        from restyle.media.examples import example_images
 
         content, style = example_images()
     return content, style
@@ -57,7 +56,7 @@ def test_bundled_weights_are_vgg19() -> None:
 
 
 def test_normalised_filters_have_mean_activation_one() -> None:
-    from restyle.features import reference_images
+    from restyle.net.vgg import reference_images
 
     net = build_network(last_layer="relu5_1")
     layers = ["relu1_1", "relu3_1", "relu5_1"]

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from restyle.errors import RestyleError
-from restyle.schedule import (
+from restyle.optim.schedule import (
     MIN_LAST_STEP,
     output_size,
     scale_sizes,

@@ -15,13 +15,20 @@ import pytest
 import torch
 
 from restyle import device as dev
-from restyle import optimize
 from restyle.api import stylize_iter
 from restyle.config import Settings
 from restyle.errors import RestyleError
-from restyle.features import VGGFeatures
-from restyle.losses import Objective, Targets, gram
-from restyle.tiled import Tile, margin, plan_tiles, tiled_loss, tiled_targets, whole_loss
+from restyle.net.vgg import VGGFeatures
+from restyle.objective.evaluate import (
+    Tile,
+    margin,
+    plan_tiles,
+    tiled_loss,
+    tiled_targets,
+    whole_loss,
+)
+from restyle.objective.terms import Objective, Targets, gram
+from restyle.tasks import stylize as optimize
 
 from .conftest import painting, photo, tiny_convs
 

@@ -20,9 +20,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
 def test_ruff_lint_and_format() -> None:
-    lint = _run("ruff", "check", "src", "tests", "bench", "scripts")
+    lint = _run("ruff", "check", "src", "tests", "bench", "scripts", "tools")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = _run("ruff", "format", "--check", "src", "tests", "bench", "scripts")
+    fmt = _run("ruff", "format", "--check", "src", "tests", "bench", "scripts", "tools")
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 

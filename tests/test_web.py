@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from restyle import Progress, RestyleError, Settings
-from restyle.image import read_metadata
+from restyle.media.image import read_metadata
 from restyle.web import MISSING_EXTRA, ServeOptions, launch_options, parse_args
 from restyle.web.app import AppConfig, Handlers, message_html, progress_html
 from restyle.web.examples import EXAMPLE_PHOTO, EXAMPLE_STYLE, Catalogue, default_style_folder

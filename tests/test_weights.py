@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from restyle.errors import RestyleError
-from restyle.weights import (
+from restyle.net.weights import (
     CONV_SPECS,
     TORCHVISION,
     TORCHVISION_INDICES,

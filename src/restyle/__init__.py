@@ -6,7 +6,8 @@ Explicit re-exports only; importing this package reads no file and downloads not
 from .api import stylize, stylize_iter
 from .config import Settings
 from .errors import RestyleError
-from .optimize import Progress, StyleRun
+from .optim.progress import Progress
+from .tasks.stylize import StyleRun
 
 __all__ = ["Progress", "RestyleError", "Settings", "StyleRun", "stylize", "stylize_iter"]
 __version__ = "0.1.0"

@@ -8,8 +8,8 @@ from typing import Any
 from PIL import Image
 
 from .config import Settings
-from .image import ImageSource, load_image
-from .optimize import StyleRun
+from .media.image import ImageSource, load_image
+from .tasks.stylize import StyleRun
 
 
 def _styles(style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:
@@ -28,7 +28,7 @@ def stylize_iter(
     settings: Settings | None = None,
     **overrides: Any,
 ) -> StyleRun:
-    """Prepare a run that yields :class:`~restyle.optimize.Progress` as it goes.
+    """Prepare a run that yields :class:`~restyle.optim.progress.Progress` as it goes.
 
     Args:
         content: the photo (path, PIL image or HxWx3 array), or None for texture synthesis.
@@ -37,7 +37,7 @@ def stylize_iter(
         **overrides: fields of :class:`Settings` to change, e.g. ``size=256``.
 
     Returns:
-        A :class:`~restyle.optimize.StyleRun`: iterate over it, and call ``.image()`` whenever
+        A :class:`~restyle.tasks.stylize.StyleRun`: iterate over it, and call ``.image()`` whenever
         you want the current picture (also after an interruption).
 
     Example:

@@ -151,9 +151,9 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def validate(s: Settings) -> None:
     """Raise :class:`RestyleError` with a one-line message if ``s`` makes no sense.
 
-    Layer names are checked against the network in :mod:`restyle.features`.
+    Layer names are checked against the network in :mod:`restyle.net.vgg`.
     """
-    from .features import check_layers  # local: features imports torch
+    from .net.vgg import check_layers  # local: features imports torch
 
     if not isinstance(s.reference_pixels, int) or s.reference_pixels < 0:
         raise RestyleError(f"reference_pixels must be 0 or more, got {s.reference_pixels!r}")

@@ -59,10 +59,10 @@ import torch
 from PIL import Image
 
 from .errors import RestyleError
-from .features import VGGFeatures, build_network, check_layers, deepest
-from .image import ImageSource, load_image, resize, to_tensor
-from .losses import gram, style_layer_loss
-from .schedule import output_size, style_size
+from .media.image import ImageSource, load_image, resize, to_tensor
+from .net.vgg import VGGFeatures, build_network, check_layers, deepest
+from .objective.terms import gram, style_layer_loss
+from .optim.schedule import output_size, style_size
 
 __all__ = [
     "COLOR_DIRECTIONS",

@@ -43,7 +43,7 @@ def _title(path: Path) -> str:
 
 
 def _builtin_pair() -> tuple[Image.Image, Image.Image]:
-    from ..example import example_images
+    from ..media.examples import example_images
 
     return example_images()
 
@@ -53,7 +53,7 @@ class Catalogue:
 
     Args:
         style_folder: A folder of paintings to offer as well (None: only the built-in style).
-        pair: Loads the built-in (photo, style) pair; default :mod:`restyle.example`.
+        pair: Loads the built-in (photo, style) pair; default :mod:`restyle.cli.example`.
     """
 
     def __init__(
@@ -98,7 +98,7 @@ class Catalogue:
         Raises:
             RestyleError: If there is no such style, or its file cannot be loaded.
         """
-        from ..image import load_image
+        from ..media.image import load_image
 
         with self._lock:
             if name not in self._cache:

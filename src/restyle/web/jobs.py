@@ -40,8 +40,7 @@ from PIL import Image
 
 from ..config import COLOR_MODES, Settings
 from ..errors import RestyleError
-from ..optimize import Progress
-from ..progress import clock
+from ..optim.progress import Progress, clock
 
 #: Output size (longest side, px) the page accepts.
 MIN_SIZE, MAX_SIZE = 64, 1024
@@ -66,7 +65,7 @@ UpdateKind = Literal["waiting", "loading", "progress", "done", "cancelled", "err
 
 
 class RunLike(Protocol):
-    """What :class:`Runner` needs of a run: :class:`~restyle.optimize.StyleRun` has it."""
+    """What :class:`Runner` needs of a run: :class:`~restyle.tasks.stylize.StyleRun` has it."""
 
     settings: Settings
 
@@ -75,7 +74,7 @@ class RunLike(Protocol):
         ...
 
     def __iter__(self) -> Iterator[Progress]:
-        """Run, one :class:`~restyle.optimize.Progress` per step."""
+        """Run, one :class:`~restyle.optim.progress.Progress` per step."""
         ...
 
 
@@ -146,7 +145,7 @@ def load_upload(
         RestyleError: With a one-line message naming the file (never the server's path) when
             it is missing, too large, not an image, corrupt or truncated.
     """
-    from ..image import load_image
+    from ..media.image import load_image
 
     p = Path(path)
     shown = name or p.name
@@ -554,8 +553,8 @@ class Runner:
         last: Progress | None,
         stopped: bool,
     ) -> Path:
-        from ..cli import output_metadata
-        from ..image import save_image
+        from ..media.image import save_image
+        from ..media.metadata import output_metadata
 
         folder = self.out_dir / job.id
         folder.mkdir(parents=True, exist_ok=True)

@@ -6,23 +6,23 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import color
-from .config import Settings
-from .device import autocast_dtype, configure_backends, memory_format, resolve_device
-from .errors import RestyleError
-from .features import VGGFeatures, build_network, deepest
-from .image import load_image, resize, to_pil, to_tensor
-from .lbfgs import BoxLBFGS
-from .losses import Objective, Targets, blend_grams, gram
-from .memory import release_free_memory
-from .schedule import output_size, scale_sizes, split_iterations, style_size
-from .tiled import plan_tiles, tiled_loss, tiled_targets, whole_loss
+from .. import color
+from ..config import Settings
+from ..device import autocast_dtype, configure_backends, memory_format, resolve_device
+from ..errors import RestyleError
+from ..media.image import load_image, resize, to_pil, to_tensor
+from ..memory import release_free_memory
+from ..net.vgg import VGGFeatures, build_network, deepest
+from ..objective.evaluate import plan_tiles, tiled_loss, tiled_targets, whole_loss
+from ..objective.terms import Objective, Targets, blend_grams, gram
+from ..optim.lbfgs import BoxLBFGS
+from ..optim.progress import Progress
+from ..optim.schedule import output_size, scale_sizes, split_iterations, style_size
 
 #: L-BFGS memory (pairs of vectors the size of the image).
 LBFGS_HISTORY = 20
@@ -33,35 +33,6 @@ LBFGS_HISTORY_DTYPE = torch.bfloat16
 LBFGS_HISTORY_BYTES = 2 << 30
 #: A scale stops early after this many steps in a row below the relative-change tolerance.
 PATIENCE = 5
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One optimisation step's report.
-
-    Attributes:
-        scale: index of the current scale (0-based) of ``scales``.
-        scales: number of scales.
-        width, height: size being optimised now.
-        step: step within this scale (1-based); ``steps`` its budget.
-        total_step, total_steps: steps so far and the whole run's budget.
-        losses: weighted loss terms ``total``, ``content``, ``style``, ``tv``.
-        elapsed: seconds since the run started; ``eta`` estimated seconds left.
-        done: True on the last report of the run.
-    """
-
-    scale: int
-    scales: int
-    width: int
-    height: int
-    step: int
-    steps: int
-    total_step: int
-    total_steps: int
-    losses: dict[str, float] = field(default_factory=dict)
-    elapsed: float = 0.0
-    eta: float = 0.0
-    done: bool = False
 
 
 class StyleRun:
@@ -240,7 +211,7 @@ class StyleRun:
         tiles = plan_tiles(w, h, budget, wanted) if budget and w * h > budget else None
 
         # The loss and its gradient: the Gram terms' gradients handed to autograd directly (one
-        # pass, no float32 copies of the features; see restyle.tiled), tile by tile above the
+        # pass, no float32 copies; see restyle.objective.evaluate), tile by tile above the
         # tile budget, or autograd through the objective itself if it is not the plain one.
         generic = type(objective) is not Objective
 

@@ -10,27 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO
 
-from PIL import Image
-
-
-def example_images() -> tuple[Image.Image, Image.Image]:
-    """The built-in (content photo, style image) pair."""
-    from skimage import data
-
-    cat = data.chelsea()  # type: ignore[no-untyped-call]
-    ihc = data.immunohistochemistry()  # type: ignore[no-untyped-call]
-    return Image.fromarray(cat), Image.fromarray(ihc)
-
 
 def main(argv: Sequence[str], stderr: IO[str]) -> int:
     """``restyle example [-o example.png] [options]``."""
-    from .cli import (
-        Parser,
-        add_output_arguments,
-        add_settings_arguments,
-        settings_from_args,
-        stylise_to_file,
-    )
+    from ..media.examples import example_images
+    from .common import Parser, add_output_arguments, add_settings_arguments, settings_from_args
+    from .stylise import stylise_to_file
 
     p = Parser(
         prog="restyle example",

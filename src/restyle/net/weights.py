@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import RestyleError
+from ..errors import RestyleError
 
 #: The 16 convolutions of VGG19: (name, in_channels, out_channels).
 CONV_SPECS: tuple[tuple[str, int, int], ...] = (
@@ -191,7 +191,7 @@ def fold_input_convention(convs: ConvWeights, conv: InputConvention) -> ConvWeig
     """Fold a network's input convention into its first convolution.
 
     The returned weights take an RGB image in [0, 1] directly. The fold is exact where the first
-    convolution pads by replication, as :class:`restyle.features.VGGFeatures` does.
+    convolution pads by replication, as :class:`restyle.net.vgg.VGGFeatures` does.
     """
     w, b = convs["conv1_1"]
     order = list(conv.order)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import RestyleError
+from ..errors import RestyleError
 
 
 def _wide(t: torch.Tensor) -> torch.Tensor:

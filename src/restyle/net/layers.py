@@ -2,7 +2,7 @@
 
 * :func:`banded_conv3x3`: the first convolution in float32, band by band, with its output in
   the network's precision. conv1_1 computes in float32 (see
-  :meth:`restyle.features.VGGFeatures.set_precision`) while the rest of the network runs in
+  :meth:`restyle.net.vgg.VGGFeatures.set_precision`) while the rest of the network runs in
   bfloat16 or float16. Done in one piece, that makes a float32 activation of 64 channels at
   full resolution (64 MB at 500 x 500 pixels) only to round it, and the same again for its
   gradient in the backward pass: the largest tensors of a step, allocated afresh (and

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-from .metrics import EVAL_POOLING, EVAL_SIZE, Scorer, Scores
+from ..metrics import EVAL_POOLING, EVAL_SIZE, Scorer, Scores
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -73,7 +73,7 @@ def format_table(scores: Scores, output_name: str) -> str:
 
 def main(argv: Sequence[str], stderr: IO[str], stdout: IO[str] | None = None) -> int:
     """``restyle score OUTPUT --content C --style S [--style S2] [--json]``; exit status."""
-    from .cli import Parser
+    from . import Parser
 
     out = stdout or sys.stdout
     p = Parser(

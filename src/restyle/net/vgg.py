@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import RestyleError
+from ..errors import RestyleError
 from .layers import avg_pool2x2, banded_conv3x3, layout_of
 from .weights import (
     CONV_NAMES,
@@ -147,7 +147,7 @@ class VGGFeatures(nn.Module):
                 if x.dtype != conv.weight.dtype:
                     x = x.to(conv.weight.dtype)
                 if conv.weight.dtype == torch.float32 and act != torch.float32:
-                    # float32 conv1_1 before a half-precision network (see restyle.layers)
+                    # float32 conv1_1 before a half-precision network (see restyle.net.layers)
                     x = banded_conv3x3(x, conv.weight, conv.bias, conv.padding_mode, act)
                 else:
                     x = conv(x)
@@ -247,7 +247,7 @@ def build_network(
     """A frozen VGG19 feature extractor from ``source`` taking RGB images in [0, 1].
 
     With ``normalize`` (the paper's choice), filters are rescaled so each has mean activation 1
-    over natural images (see :func:`restyle.weights.rescale_channels`). ``padding`` is how the
+    over natural images (see :func:`restyle.net.weights.rescale_channels`). ``padding`` is how the
     first convolution sees past the image's edge: ``"replicate"`` repeats the edge pixels,
     ``"mean"`` pads with the weights' mean pixel (zeros in the network's own input space).
     """

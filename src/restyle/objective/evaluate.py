@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .features import LAYER_NAMES, VGGFeatures, deepest
-from .losses import Objective, content_loss, style_layer_loss, tv_loss
+from ..net.vgg import LAYER_NAMES, VGGFeatures, deepest
+from .terms import Objective, content_loss, style_layer_loss, tv_loss
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def tiled_targets(
     max_pixels: int,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Whole-image features at ``feature_layers`` (float32) and Gram matrices (as
-    :func:`restyle.losses.gram`) at ``gram_layers`` of ``image``, computed tile by tile."""
+    :func:`restyle.objective.terms.gram`) at ``gram_layers`` of ``image``, computed tile by tile."""
     layers = list(dict.fromkeys([*feature_layers, *gram_layers]))
     _, _, h, w = image.shape
     tiles = plan_tiles(w, h, max_pixels, layers)

@@ -1,4 +1,4 @@
-"""Rendering :class:`~restyle.optimize.Progress` for people (a bar) and scripts (JSON lines)."""
+"""Rendering :class:`~restyle.optim.progress.Progress` for people (a bar) and for scripts."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .errors import RestyleError
-from .optimize import Progress
-
-
-def clock(seconds: float) -> str:
-    """``75.2`` -> ``"1:15"``; ``3725`` -> ``"1:02:05"`` (negative counts as 0)."""
-    s = max(0, round(seconds))
-    return (
-        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-    )
+from ..errors import RestyleError
+from ..optim.progress import Progress, clock
 
 
 def describe(p: Progress) -> str:

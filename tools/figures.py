@@ -1,4 +1,4 @@
-"""``restyle figures``: reproduce the paper's figures as labelled contact sheets.
+"""``python tools/figures.py``: reproduce the paper's figures as labelled contact sheets.
 
 Gatys, Ecker & Bethge (CVPR 2016) make their case with figures; this command remakes them with
 the current code from the example images in ``../shared/images`` (Tübingen photo, four
@@ -32,8 +32,11 @@ from typing import IO, Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .config import PAPER_STYLE_LAYERS, Settings
-from .errors import RestyleError
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from restyle.cli import guarded
+from restyle.config import PAPER_STYLE_LAYERS, Settings
+from restyle.errors import RestyleError
+from tools.shared import IMAGES
 
 #: Default longest side of each generated image (px), chosen so that all sheets finish within
 #: 30 minutes on a 2-core laptop CPU.
@@ -296,14 +299,7 @@ class Inputs:
 
 def find_images(given: str | None) -> Path:
     """The example-image folder: ``given``, else ``shared/images`` beside the repository."""
-    if given is not None:
-        candidates = [Path(given)]
-    else:
-        here = Path(__file__).resolve()
-        candidates = [
-            here.parents[3] / "shared" / "images",
-            Path.cwd().parent / "shared" / "images",
-        ]
+    candidates = [Path(given)] if given is not None else [IMAGES]
     needed = [CONTENT_FILE, *PAINTINGS]
     for folder in candidates:
         if all((folder / n).is_file() for n in needed):
@@ -319,7 +315,7 @@ def find_images(given: str | None) -> Path:
 
 def load_inputs(folder: Path) -> Inputs:
     """Load the Tübingen photo and the four paintings."""
-    from .image import load_image
+    from restyle.media.image import load_image
 
     photo = load_image(folder / CONTENT_FILE, role="content image")
     paintings = {n: load_image(folder / n, role="style image") for n in PAINTINGS}
@@ -514,7 +510,7 @@ SHEET_NAMES: tuple[str, ...] = ("fig2", "tradeoff", "content_layer", "init", "co
 
 
 def _run_job(job: Job) -> None:
-    from .api import stylize_iter
+    from restyle.api import stylize_iter
 
     start = time.perf_counter()
     run = stylize_iter(job.content, job.style, job.settings)
@@ -525,7 +521,7 @@ def _run_job(job: Job) -> None:
 
 
 def _score_jobs(jobs: Sequence[Job]) -> None:
-    from .metrics import Scorer
+    from restyle.metrics import Scorer
 
     scorers: dict[tuple[int, int, tuple[str, ...], tuple[str, ...]], Any] = {}
     for job in jobs:
@@ -607,8 +603,8 @@ def write_table(
     command: str,
 ) -> None:
     """``NAME.md``: how the sheet was made and the metrics of every generated cell."""
-    from . import __version__
-    from .metrics import EVAL_SIZE
+    from restyle import __version__
+    from restyle.metrics import EVAL_SIZE
 
     base = spec.base
     lines = [
@@ -665,14 +661,14 @@ def make_sheet(
     log: Callable[[str], None],
 ) -> SheetResult:
     """Run every job of ``spec``, score them, draw the sheet and write it with its table."""
-    from . import __version__
-    from .image import save_image
+    from restyle import __version__
+    from restyle.media.image import save_image
 
     start, cpu_start = time.perf_counter(), time.process_time()
     jobs = [c for row in spec.grid for c in row if isinstance(c, Job)]
     for i, job in enumerate(jobs, start=1):
         _run_job(job)
-        log(f"restyle figures: {spec.name} {i}/{len(jobs)} {job.label}: {job.seconds:.0f} s")
+        log(f"figures: {spec.name} {i}/{len(jobs)} {job.label}: {job.seconds:.0f} s")
     _score_jobs(jobs)
     images: list[list[Image.Image | None]] = []
     captions: list[list[str]] = []
@@ -743,11 +739,11 @@ def _cell_size(results: Sequence[Image.Image]) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str], stderr: IO[str]) -> int:
-    """``restyle figures [--out-dir DIR] [--size N] [--iterations N] [--only NAME]``."""
-    from .cli import Parser
+    """``python tools/figures.py [--out-dir DIR] [--size N] [--iterations N] [--only NAME]``."""
+    from restyle.cli import Parser
 
     p = Parser(
-        prog="restyle figures",
+        prog="python tools/figures.py",
         description="Regenerate the paper's figures as labelled contact sheets (JPEG) with a "
         "table of settings and metrics beside each (NAME.md).",
     )
@@ -791,15 +787,18 @@ def main(argv: Sequence[str], stderr: IO[str]) -> int:
 
     total, cpu_total = time.perf_counter(), time.process_time()
     for name in dict.fromkeys(names):
-        command = f"restyle figures --only {name} --size {args.size} --iterations {args.iterations}"
+        command = (
+            f"python tools/figures.py --only {name} --size {args.size} "
+            f"--iterations {args.iterations}"
+        )
         r = make_sheet(specs[name], inputs, out_dir, command, log)
         log(
-            f"restyle figures: {name}: {r.runs} runs in {r.seconds:.0f} s "
+            f"figures: {name}: {r.runs} runs in {r.seconds:.0f} s "
             f"({r.cpu_seconds:.0f} s CPU) -> {r.image_path} "
             f"({r.image_path.stat().st_size // 1024} KB), {r.table_path}"
         )
     log(
-        f"restyle figures: all done in {time.perf_counter() - total:.0f} s "
+        f"figures: all done in {time.perf_counter() - total:.0f} s "
         f"({time.process_time() - cpu_total:.0f} s CPU)"
     )
     return 0
@@ -819,6 +818,4 @@ __all__ = [
 ]
 
 if __name__ == "__main__":  # pragma: no cover
-    from .cli import main as _cli_main
-
-    sys.exit(_cli_main(["figures", *sys.argv[1:]]))
+    sys.exit(guarded(main, sys.argv[1:], sys.stderr))

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from .errors import RestyleError
+from ..errors import RestyleError
 
 if TYPE_CHECKING:
     from PIL import ImageCms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import RestyleError
+from ..errors import RestyleError
 
 #: The output is at least this many times larger (in side) than the last coarse scale.
 MIN_LAST_STEP = 1.2

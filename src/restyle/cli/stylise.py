@@ -1,0 +1,120 @@
+"""The main command: stylise a photo (or synthesise a texture) into a file."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from ..config import Settings
+from ..errors import RestyleError
+from ..media.image import ImageSource
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Parser,
+    add_output_arguments,
+    add_settings_arguments,
+    settings_from_args,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the main (stylise) command."""
+    from . import COMMANDS
+
+    cmds = "\n".join(f"  restyle {name:8s} {help_}" for name, (_, help_) in COMMANDS.items())
+    p = Parser(
+        prog="restyle",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Repaint a photo in the style of a painting (Gatys, Ecker & Bethge 2016).",
+        epilog=f"other commands (see restyle COMMAND --help):\n{cmds}\n\nexamples:\n"
+        "  restyle photo.jpg starry_night.jpg -o out.png\n"
+        "  restyle photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --color luminance -o out.jpg\n"
+        "  restyle --texture starry_night.jpg --size 384 -o texture.png",
+    )
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="content photo then one or more style images (only style images with --texture)",
+    )
+    p.add_argument("-o", "--output", required=True, help="output file: .png .jpg .webp or .tif")
+    p.add_argument("--texture", action="store_true", help="no content photo: synthesise a texture")
+    add_settings_arguments(p)
+    add_output_arguments(p)
+    return p
+
+
+def stylise_to_file(
+    content: ImageSource | None,
+    styles: Sequence[ImageSource],
+    output: str,
+    settings: Settings,
+    stderr: IO[str],
+    *,
+    quiet: bool = False,
+    log_json: str | None = None,
+    save_every: int = 0,
+    names: tuple[str | None, Sequence[str]] | None = None,
+) -> int:
+    """Run one stylisation with a progress bar and write the result atomically.
+
+    Ctrl-C writes the latest image before returning :data:`EXIT_INTERRUPTED`.
+    """
+    from ..api import stylize_iter
+    from ..media.image import check_output_path, save_image
+    from ..media.metadata import output_metadata
+    from .progress import ProgressReporter
+
+    if save_every < 0:
+        raise RestyleError(f"--save-every must be 0 or more, got {save_every}")
+    paths = [str(x) for x in [content, *styles] if isinstance(x, (str, Path))]
+    out = check_output_path(output, paths)
+    run = stylize_iter(content, list(styles), settings)
+    content_name, style_names = names or (
+        str(content) if isinstance(content, (str, Path)) else None,
+        [str(s) for s in styles if isinstance(s, (str, Path))],
+    )
+    meta = output_metadata(run.settings, content_name, style_names)
+    reporter = ProgressReporter(stderr, quiet=quiet, json_path=log_json)
+    try:
+        with reporter:
+            for p in run:
+                reporter.update(p)
+                if save_every and p.total_step % save_every == 0 and not p.done:
+                    save_image(run.image(), out, metadata=meta)
+    except KeyboardInterrupt:
+        save_image(run.image(), out, metadata=meta)
+        print(f"restyle: interrupted; saved the latest image to {out}", file=stderr)
+        return EXIT_INTERRUPTED
+    save_image(run.image(), out, metadata=meta)
+    if not quiet:
+        print(f"restyle: wrote {out}", file=stderr)
+    return EXIT_OK
+
+
+def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
+    """The main command: stylise a content photo (or synthesise a texture) to a file."""
+    args = build_parser().parse_args(argv)
+    content: str | None
+    if args.texture:
+        content, styles = None, list(args.images)
+    elif len(args.images) < 2:
+        raise RestyleError(
+            "give a content photo and at least one style image "
+            "(or --texture with style images only)"
+        )
+    else:
+        content, styles = args.images[0], list(args.images[1:])
+    return stylise_to_file(
+        content,
+        styles,
+        args.output,
+        settings_from_args(args),
+        stderr,
+        quiet=args.quiet,
+        log_json=args.log_json,
+        save_every=args.save_every,
+    )

@@ -1,0 +1,1 @@
+"""Build scripts for the repository (figures for docs/, shared paths); not part of the wheel."""
