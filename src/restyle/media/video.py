@@ -119,7 +119,9 @@ VIDEO_FORMATS: dict[str, _Target] = {
 
 H.264 uses CRF 18 (visually lossless for most content) at x264's ``medium`` preset; VP9 uses
 CRF 31 in constant-quality mode. MP4 and MOV are written with ``+faststart`` so browsers can
-play them before the whole file has arrived. GIF and frame folders have no audio track.
+play them before the whole file has arrived. GIF and frame folders have no audio track; GIF
+stores frame delays in hundredths of a second, so only rates such as 10, 20, 25 or 50 fps are
+kept exactly (others play at nearby delays), and it has one 256-colour palette per frame.
 """
 
 
