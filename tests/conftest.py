@@ -10,8 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from restyle.config import CONV_NAMES
+from restyle.net.cache import NetworkCache, set_default_cache
 from restyle.net.vgg import VGGFeatures
-from restyle.net.weights import CONV_NAMES, ConvWeights
+from restyle.net.weights import ConvWeights
 
 #: Channels per block of the tiny network (VGG19 has 64, 128, 256, 512, 512).
 TINY_WIDTHS = {"1": 4, "2": 6, "3": 8, "4": 8, "5": 8}
@@ -37,21 +39,26 @@ def tiny_net() -> VGGFeatures:
     return VGGFeatures(tiny_convs(), "avg", "relu5_4")
 
 
+def tiny_builder(
+    source: str = "bundled",
+    pooling: str = "avg",
+    last_layer: str = "relu5_1",
+    device: torch.device | str = "cpu",
+    normalize: bool = True,
+    *,
+    padding: str = "replicate",
+) -> VGGFeatures:
+    """Builds the tiny network in place of VGG19 (a :class:`restyle.net.cache.Builder`)."""
+    return VGGFeatures(tiny_convs(), pooling, last_layer).to(device)
+
+
 @pytest.fixture
-def use_tiny_net(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def use_tiny_net() -> Iterator[None]:
     """Make every run in the test use the tiny network instead of the real VGG19."""
 
-    def fake_build(
-        source: str = "bundled",
-        pooling: str = "avg",
-        last_layer: str = "relu5_1",
-        device: torch.device | str = "cpu",
-        normalize: bool = True,
-    ) -> VGGFeatures:
-        return VGGFeatures(tiny_convs(), pooling, last_layer).to(device)
-
-    monkeypatch.setattr("restyle.tasks.stylize.build_network", fake_build)
+    old = set_default_cache(NetworkCache(tiny_builder))
     yield
+    set_default_cache(old)
 
 
 def photo(width: int = 48, height: int = 32, seed: int = 1) -> Image.Image:

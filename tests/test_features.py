@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from restyle.config import LAYER_NAMES, check_layers, deepest
 from restyle.errors import RestyleError
-from restyle.net.vgg import LAYER_NAMES, VGGFeatures, check_layers, deepest
+from restyle.net.vgg import VGGFeatures
 from restyle.net.weights import CAFFE, TORCHVISION, fold_input_convention, rescale_channels
 
 from .conftest import tiny_convs

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,16 +20,18 @@ from restyle.api import stylize_iter
 from restyle.config import Settings
 from restyle.errors import RestyleError
 from restyle.net.vgg import VGGFeatures
-from restyle.objective.evaluate import (
-    Tile,
-    margin,
-    plan_tiles,
-    tiled_loss,
-    tiled_targets,
-    whole_loss,
+from restyle.objective.evaluate import evaluate, features_and_grams, layers_of
+from restyle.objective.terms import (
+    ContentTerm,
+    GramStyleTerm,
+    Term,
+    TVTerm,
+    content_loss,
+    gram,
+    style_layer_loss,
+    tv_loss,
 )
-from restyle.objective.terms import Objective, Targets, gram
-from restyle.tasks import stylize as optimize
+from restyle.objective.tiles import Tile, Window, margin, plan_tiles
 
 from .conftest import painting, photo, tiny_convs
 
@@ -49,15 +52,91 @@ def _net(pooling: str, dtype: torch.dtype = torch.float64) -> VGGFeatures:
     return VGGFeatures(tiny_convs(dtype=dtype), pooling, "relu5_1").to(dtype)
 
 
-def _objective(net: VGGFeatures, h: int, w: int, tv: float = 0.0) -> Objective:
+@dataclass
+class MeanActivationTerm:
+    """A toy extra term, written once against the term protocol: ``weight`` x the squared mean
+    activation of each channel at one layer (a statistic of the whole image, like a Gram
+    matrix, but not one)."""
+
+    layer: str
+    weight: float
+    name: str = "toy"
+    mean: torch.Tensor | None = None
+    positions: int = 0
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def measure(
+        self, features: Mapping[str, torch.Tensor], window: Window
+    ) -> dict[str, torch.Tensor]:
+        return {"sum": features[self.layer].sum(dim=(2, 3)).double()}
+
+    def value(
+        self, stats: Mapping[str, torch.Tensor], positions: Mapping[str, int]
+    ) -> torch.Tensor:
+        self.positions = positions[self.layer]
+        self.mean = stats["sum"] / self.positions
+        return self.weight * self.mean.pow(2).sum()
+
+    def gradient(
+        self, features: Mapping[str, torch.Tensor], window: Window, scale: float
+    ) -> dict[str, torch.Tensor]:
+        assert self.mean is not None
+        f = features[self.layer]
+        g = (2 * self.weight * scale / self.positions) * self.mean
+        return {self.layer: g[..., None, None].expand_as(f).to(f.dtype).contiguous()}
+
+
+def _terms(
+    net: VGGFeatures, h: int, w: int, tv: float = 0.0, toy: float = 0.0, n: int = 1
+) -> list[Term]:
     gen = torch.Generator().manual_seed(4)
-    content = torch.rand(1, 3, h, w, generator=gen, dtype=torch.float64)
+    content = torch.rand(n, 3, h, w, generator=gen, dtype=torch.float64)
     style = torch.rand(1, 3, h - 13, w + 21, generator=gen, dtype=torch.float64)
     with torch.no_grad():
         cf = net(content, CONTENT)
         sg = {k: gram(v) for k, v in net(style, STYLE).items()}
     # Weights chosen so that content and style contribute gradients of similar size.
-    return Objective(Targets(dict(cf), sg), 1.0, 5e6, dict.fromkeys(STYLE, 0.2), tv)
+    terms: list[Term] = [
+        ContentTerm(dict(cf), 1.0),
+        GramStyleTerm(sg, dict.fromkeys(STYLE, 0.2), 5e6),
+        TVTerm(tv),
+    ]
+    if toy:
+        terms.append(MeanActivationTerm("relu3_1", toy))
+    return terms
+
+
+def _reference(
+    net: VGGFeatures, terms: list[Term], x: torch.Tensor
+) -> tuple[dict[str, float], torch.Tensor]:
+    """The objective's terms and image gradient by autograd through the definitions."""
+    content, style, tv = terms[0], terms[1], terms[2]
+    assert isinstance(content, ContentTerm) and isinstance(style, GramStyleTerm)
+    assert isinstance(tv, TVTerm)
+    feats = net(x, layers_of(terms))
+    values = {
+        "content": content.weight
+        * sum(content_loss(feats[k], t) for k, t in content.targets.items()),
+        "style": style.weight
+        * sum(
+            style.layer_weights[k] * style_layer_loss(gram(feats[k]), t)
+            for k, t in style.targets.items()
+        ),
+        "tv": tv.weight * tv_loss(x),
+    }
+    for extra in terms[3:]:
+        assert isinstance(extra, MeanActivationTerm)
+        f = feats[extra.layer]
+        values[extra.name] = extra.weight * f.mean(dim=(2, 3)).pow(2).sum()
+    total = sum(values.values())
+    assert isinstance(total, torch.Tensor)
+    (grad,) = torch.autograd.grad(total, [x])
+    floats = {k: float(v.detach()) for k, v in values.items()}
+    floats["total"] = float(total.detach())
+    return floats, grad
 
 
 # ----- tiles --------------------------------------------------------------------------------
@@ -101,24 +180,22 @@ def test_tiles_cover_the_image_once_and_align(w: int, h: int, budget: int) -> No
     assert len(plan_tiles(w, h, w * h, list(STYLE))) == 1
 
 
-@pytest.mark.parametrize("pooling", ["avg", "max"])
-def test_tiled_loss_and_gradient_equal_the_whole_image(pooling: str) -> None:
+@pytest.mark.parametrize(("pooling", "n"), [("avg", 1), ("max", 1), ("avg", 3)])
+def test_tiled_loss_and_gradient_equal_the_whole_image(pooling: str, n: int) -> None:
     net = _net(pooling)
     h, w = 150, 200  # not multiples of 16
-    objective = _objective(net, h, w, tv=1e-4)
+    terms = _terms(net, h, w, tv=1e-4, toy=2.0, n=n)
     gen = torch.Generator().manual_seed(5)
-    x = torch.rand(1, 3, h, w, generator=gen, dtype=torch.float64, requires_grad=True)
-    terms = objective(net(x, objective.layers), x)
-    terms.total.backward()  # type: ignore[no-untyped-call]
-    assert x.grad is not None
-    want, want_grad = terms.as_floats(), x.grad.clone()
+    x = torch.rand(n, 3, h, w, generator=gen, dtype=torch.float64, requires_grad=True)
+    want, want_grad = _reference(net, terms, x)
     assert want["content"] > 0.05 * want["total"] and want["style"] > 0.05 * want["total"]
+    assert want["toy"] > 0.03 * want["total"]
 
-    x.grad = None
-    tiles = _tiles(w, h, [0, 64, h], [0, 96, 144, w], objective.layers)
-    got, backward = tiled_loss(net, objective, x, tiles)
+    tiles = _tiles(w, h, [0, 64, h], [0, 96, 144, w], layers_of(terms))
+    got, backward = evaluate(net, terms, x, tiles)
     backward(2.0)
-    for k in ("total", "content", "style", "tv"):
+    assert x.grad is not None
+    for k in ("total", "content", "style", "tv", "toy"):
         assert got[k] == pytest.approx(want[k], rel=1e-9)
     torch.testing.assert_close(x.grad / 2.0, want_grad, rtol=1e-9, atol=1e-12)
 
@@ -129,16 +206,13 @@ def test_one_pass_loss_and_gradient_equal_autograd_through_the_objective(layout:
     if layout == "nhwc":
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     h, w = 72, 88
-    objective = _objective(net, h, w, tv=1e-4)
+    terms = _terms(net, h, w, tv=1e-4, toy=2.0)
     x = torch.rand(1, 3, h, w, dtype=torch.float64, requires_grad=True)
-    terms = objective(net(x, objective.layers), x)
-    terms.total.backward()  # type: ignore[no-untyped-call]
-    assert x.grad is not None
-    want, want_grad = terms.as_floats(), x.grad.clone()
-    x.grad = None
-    got, backward = whole_loss(net, objective, x)
+    want, want_grad = _reference(net, terms, x)
+    got, backward = evaluate(net, terms, x)
     backward(0.5)
-    for k in ("total", "content", "style", "tv"):
+    assert x.grad is not None
+    for k in ("total", "content", "style", "tv", "toy"):
         assert got[k] == pytest.approx(want[k], rel=1e-9)
     torch.testing.assert_close(x.grad * 2.0, want_grad, rtol=1e-9, atol=1e-12)
 
@@ -149,30 +223,36 @@ def test_one_pass_in_bfloat16_stays_close_to_float32() -> None:
     gen = torch.Generator().manual_seed(7)
     content, style = torch.rand(2, 1, 3, h, w, generator=gen)
     with torch.no_grad():
-        targets = Targets(
-            dict(net(content, CONTENT)), {k: gram(v) for k, v in net(style, STYLE).items()}
-        )
-    objective = Objective(targets, 1.0, 1e4, dict.fromkeys(STYLE, 0.2))
+        cf = {k: v.float() for k, v in net(content, CONTENT).items()}
+        sg = {k: gram(v) for k, v in net(style, STYLE).items()}
+    terms: list[Term] = [
+        ContentTerm(cf, 1.0),
+        GramStyleTerm(sg, dict.fromkeys(STYLE, 0.2), 1e4),
+        MeanActivationTerm("relu3_1", 10.0),
+    ]
     x = torch.rand(1, 3, h, w, generator=gen, requires_grad=True)
-    full, backward = whole_loss(net, objective, x)
+    full, backward = evaluate(net, terms, x)
     backward(1.0)
     assert x.grad is not None
     g32, x.grad = x.grad.clone(), None
     half = copy.deepcopy(net).set_precision(torch.bfloat16)
-    low, backward = whole_loss(half, objective, x)
+    low, backward = evaluate(half, terms, x)
     backward(1.0)
-    assert low["total"] == pytest.approx(full["total"], rel=0.02)
+    for k in ("total", "content", "style", "toy"):
+        assert low[k] == pytest.approx(full[k], rel=0.02)
     cos = torch.nn.functional.cosine_similarity(x.grad.flatten(), g32.flatten(), dim=0)
     assert float(cos) > 0.98
 
 
-def test_tiled_targets_equal_the_whole_image() -> None:
+@pytest.mark.parametrize("n", [1, 3])
+def test_tiled_targets_equal_the_whole_image(n: int) -> None:
     net = _net("avg")
-    img = torch.rand(1, 3, 176, 230, dtype=torch.float64)
-    feats, grams = tiled_targets(net, img, CONTENT, STYLE, 200 * 200)
+    img = torch.rand(n, 3, 176, 230, dtype=torch.float64)
+    feats, grams = features_and_grams(net, img, CONTENT, STYLE, 200 * 200)
     whole = net(img, list(CONTENT + STYLE))
     torch.testing.assert_close(feats["relu4_2"], whole["relu4_2"].float())
     for k in STYLE:
+        assert grams[k].shape[0] == n
         torch.testing.assert_close(grams[k], gram(whole[k]), rtol=1e-9, atol=1e-12)
 
 
@@ -191,13 +271,13 @@ def test_tiled_run_follows_the_whole_image_run(
     )
     plain = [p.losses["total"] for p in stylize_iter(content, style, base)]
     calls = []
-    real = optimize.tiled_loss
+    real = evaluate
 
     def spy(*args: Any) -> Any:
-        calls.append(len(args[3]))
+        calls.append(0 if args[3] is None else len(args[3]))
         return real(*args)
 
-    monkeypatch.setattr(optimize, "tiled_loss", spy)
+    monkeypatch.setattr("restyle.optim.loop.evaluate", spy)
     tiled_run = stylize_iter(content, style, base.replace(tile_pixels=65_536))
     tiled = [p.losses["total"] for p in tiled_run]
     assert calls and set(calls) == {2}  # 300 x 225 px in tiles of at most 65 536 px

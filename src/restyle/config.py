@@ -1,4 +1,5 @@
-"""Settings of a style-transfer run: the one place where defaults live.
+"""Settings of a style-transfer run (the one place where defaults live), and the names of
+VGG19's layers that settings refer to. Needs no torch.
 
 The CLI and the web app build their options from :class:`Settings` and never restate a default.
 """
@@ -8,10 +9,64 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import RestyleError
+
+#: The 16 convolutions of VGG19: (name, in_channels, out_channels).
+CONV_SPECS: tuple[tuple[str, int, int], ...] = (
+    ("conv1_1", 3, 64),
+    ("conv1_2", 64, 64),
+    ("conv2_1", 64, 128),
+    ("conv2_2", 128, 128),
+    ("conv3_1", 128, 256),
+    ("conv3_2", 256, 256),
+    ("conv3_3", 256, 256),
+    ("conv3_4", 256, 256),
+    ("conv4_1", 256, 512),
+    ("conv4_2", 512, 512),
+    ("conv4_3", 512, 512),
+    ("conv4_4", 512, 512),
+    ("conv5_1", 512, 512),
+    ("conv5_2", 512, 512),
+    ("conv5_3", 512, 512),
+    ("conv5_4", 512, 512),
+)
+CONV_NAMES: tuple[str, ...] = tuple(name for name, _, _ in CONV_SPECS)
+
+
+def _layer_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for i, conv in enumerate(CONV_NAMES):
+        names += [conv, "relu" + conv[4:]]
+        last_in_block = i + 1 == len(CONV_NAMES) or CONV_NAMES[i + 1][4] != conv[4]
+        if last_in_block:
+            names.append(f"pool{conv[4]}")
+    return tuple(names)
+
+
+#: Every layer name of VGG19's convolutional part, in network order.
+LAYER_NAMES: tuple[str, ...] = _layer_names()
+LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+
+def check_layers(names: Iterable[str]) -> None:
+    """Raise :class:`RestyleError` naming the valid layers if any name is unknown."""
+    for name in names:
+        if name not in LAYER_INDEX:
+            raise RestyleError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)}")
+
+
+def deepest(names: Iterable[str]) -> str:
+    """The deepest of the given layer names."""
+    names = list(names)
+    check_layers(names)
+    if not names:
+        raise RestyleError("no layers given")
+    return max(names, key=LAYER_INDEX.__getitem__)
+
 
 Pooling = Literal["avg", "max"]
 OptimizerName = Literal["lbfgs", "adam"]
@@ -153,8 +208,6 @@ def validate(s: Settings) -> None:
 
     Layer names are checked against the network in :mod:`restyle.net.vgg`.
     """
-    from .net.vgg import check_layers  # local: features imports torch
-
     if not isinstance(s.reference_pixels, int) or s.reference_pixels < 0:
         raise RestyleError(f"reference_pixels must be 0 or more, got {s.reference_pixels!r}")
     for name in ("size", "width", "height", "min_scale", "iterations"):

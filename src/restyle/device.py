@@ -87,3 +87,15 @@ def configure_backends(device: torch.device) -> None:
     fixed within a scale, so the search pays off after a step or two)."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure on any device.
+
+    By type: ``torch.OutOfMemoryError`` (CUDA and other accelerators) and ``MemoryError``.
+    torch's CPU allocator raises a plain ``RuntimeError`` with no type of its own; it is told
+    apart here, and only here, by the allocator's name in the message.
+    """
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return type(exc) is RuntimeError and "DefaultCPUAllocator" in str(exc)

@@ -58,9 +58,11 @@ import numpy.typing as npt
 import torch
 from PIL import Image
 
+from .config import check_layers, deepest
 from .errors import RestyleError
 from .media.image import ImageSource, load_image, resize, to_tensor
-from .net.vgg import VGGFeatures, build_network, check_layers, deepest
+from .net.cache import NetworkSpec, default_cache
+from .net.vgg import VGGFeatures
 from .objective.terms import gram, style_layer_loss
 from .optim.schedule import output_size, style_size
 
@@ -242,9 +244,11 @@ def _as_list(x: ImageSource | Sequence[ImageSource], role: str) -> list[Image.Im
 # Scoring outputs against one photo and painting
 
 
-@lru_cache(maxsize=4)
 def _network(last_layer: str, device: str) -> VGGFeatures:
-    return build_network(EVAL_WEIGHTS, EVAL_POOLING, last_layer, device)
+    """The evaluation network, from the process's shared cache (runs in the same process,
+    e.g. the web app's, use the same network when their settings match)."""
+    spec = NetworkSpec(weights=EVAL_WEIGHTS, pooling=EVAL_POOLING, device=device)
+    return default_cache().network(spec, last_layer)
 
 
 @dataclass

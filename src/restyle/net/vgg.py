@@ -7,13 +7,14 @@ Layer names: ``convB_C`` (before the ReLU), ``reluB_C`` (after it) and ``poolB``
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import LAYER_INDEX, LAYER_NAMES, check_layers
 from ..errors import RestyleError
 from .layers import avg_pool2x2, banded_conv3x3, layout_of
 from .weights import (
@@ -26,35 +27,10 @@ from .weights import (
 from .weights import rescale_channels as _rescale
 
 
-def _layer_names() -> tuple[str, ...]:
-    names: list[str] = []
-    for i, conv in enumerate(CONV_NAMES):
-        names += [conv, "relu" + conv[4:]]
-        last_in_block = i + 1 == len(CONV_NAMES) or CONV_NAMES[i + 1][4] != conv[4]
-        if last_in_block:
-            names.append(f"pool{conv[4]}")
-    return tuple(names)
-
-
-#: Every layer name of VGG19's convolutional part, in network order.
-LAYER_NAMES: tuple[str, ...] = _layer_names()
-_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
-
-
-def check_layers(names: Iterable[str]) -> None:
-    """Raise :class:`RestyleError` naming the valid layers if any name is unknown."""
-    for name in names:
-        if name not in _INDEX:
-            raise RestyleError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)}")
-
-
-def deepest(names: Iterable[str]) -> str:
-    """The deepest of the given layer names."""
-    names = list(names)
-    check_layers(names)
-    if not names:
-        raise RestyleError("no layers given")
-    return max(names, key=_INDEX.__getitem__)
+def feature_stride(layer: str) -> int:
+    """Pixels per feature at ``layer``'s output (2 to the number of poolings up to it)."""
+    upto = LAYER_NAMES[: LAYER_NAMES.index(layer) + 1]
+    return 1 << sum(1 for n in upto if n.startswith("pool"))
 
 
 class VGGFeatures(nn.Module):
@@ -84,7 +60,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer(
             "pad_color", None if color is None else color.view(1, 3, 1, 1), persistent=False
         )
-        self.layer_names: tuple[str, ...] = LAYER_NAMES[: _INDEX[last_layer] + 1]
+        self.layer_names: tuple[str, ...] = LAYER_NAMES[: LAYER_INDEX[last_layer] + 1]
         self.convs = nn.ModuleDict()
         for name in self.layer_names:
             if name.startswith("conv"):
@@ -129,7 +105,7 @@ class VGGFeatures(nn.Module):
         """
         wanted = set(layers)
         check_layers(wanted)
-        last = max(_INDEX[n] for n in wanted)
+        last = max(LAYER_INDEX[n] for n in wanted)
         if last >= len(self.layer_names):
             raise RestyleError(f"layer {LAYER_NAMES[last]} is past this network's cut")
         conv1: nn.Conv2d = self.convs["conv1_1"]  # type: ignore[assignment]

@@ -22,28 +22,10 @@ from pathlib import Path
 
 import torch
 
+from ..config import CONV_NAMES, CONV_SPECS
 from ..errors import RestyleError
 
-#: The 16 convolutions of VGG19: (name, in_channels, out_channels).
-CONV_SPECS: tuple[tuple[str, int, int], ...] = (
-    ("conv1_1", 3, 64),
-    ("conv1_2", 64, 64),
-    ("conv2_1", 64, 128),
-    ("conv2_2", 128, 128),
-    ("conv3_1", 128, 256),
-    ("conv3_2", 256, 256),
-    ("conv3_3", 256, 256),
-    ("conv3_4", 256, 256),
-    ("conv4_1", 256, 512),
-    ("conv4_2", 512, 512),
-    ("conv4_3", 512, 512),
-    ("conv4_4", 512, 512),
-    ("conv5_1", 512, 512),
-    ("conv5_2", 512, 512),
-    ("conv5_3", 512, 512),
-    ("conv5_4", 512, 512),
-)
-CONV_NAMES: tuple[str, ...] = tuple(name for name, _, _ in CONV_SPECS)
+__all__ = ["CONV_NAMES", "CONV_SPECS"]  # the table lives in restyle.config
 
 #: Index of each convolution in torchvision's ``vgg19().features``.
 TORCHVISION_INDICES: tuple[int, ...] = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
