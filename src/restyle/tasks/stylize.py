@@ -8,7 +8,7 @@ Gram matrices computed once per network, see :mod:`restyle.net.cache`) and runs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,11 @@ class StyleRun:
         settings: the run's settings.
         networks: where the network is built and kept (default: the process's shared cache,
             so a second run in the same process reuses the network and the paintings' targets).
+        start: an image ``(1, 3, H, W)`` in [0, 1] to start from instead of ``settings.init``
+            (resized to the first scale), e.g. the previous frame of a video warped into this
+            one.
+        extra_terms: more terms of the objective for an image of a given width and height,
+            added to content, style and total variation at every scale (e.g. a temporal term).
     """
 
     def __init__(
@@ -46,6 +51,8 @@ class StyleRun:
         settings: Settings,
         *,
         networks: NetworkCache | None = None,
+        start: torch.Tensor | None = None,
+        extra_terms: Callable[[int, int], Sequence[Term]] | None = None,
     ) -> None:
         if not styles:
             raise RestyleError("at least one style image is needed")
@@ -82,6 +89,8 @@ class StyleRun:
             device=str(self.device),
             precision=autocast_dtype(self.device, settings.precision),
         )
+        self.start = start
+        self.extra_terms = extra_terms
         self._optimization: Optimization | None = None
         self._content_small: torch.Tensor | None = None
 
@@ -112,16 +121,21 @@ class StyleRun:
     def _first_image(self, w: int, h: int) -> torch.Tensor:
         s = self.settings
         content = self._scale_content(w, h)
+        given: torch.Tensor | None = None
+        if self.start is not None:
+            given = F.interpolate(
+                self.start.to(self.device, torch.float32), size=(h, w), mode="bilinear",
+                align_corners=False, antialias=True,
+            ).clamp(0, 1)  # fmt: skip
+        elif self.init_image is not None:
+            given = self._tensor(self.init_image, w, h)
+        if given is not None:
+            return color.grey_rgb(color.luminance(given)) if s.color == "luminance" else given
         if s.init == "content" and content is not None:
             return content.clone()
         if s.init == "style":
             style0 = self._style_tensors(w, h)[0]
             return F.interpolate(style0, size=(h, w), mode="bilinear", align_corners=False)
-        if self.init_image is not None:
-            x = self._tensor(self.init_image, w, h)
-            if s.color == "luminance":
-                x = color.grey_rgb(color.luminance(x))
-            return x
         gen = torch.Generator().manual_seed(s.seed)
         noise = torch.rand((1, 1 if s.color == "luminance" else 3, h, w), generator=gen)
         return noise.expand(1, 3, h, w).contiguous().to(self.device)
@@ -167,12 +181,6 @@ class StyleRun:
         content_feats: dict[str, torch.Tensor] = {}
         if content is not None and s.content_layers and s.alpha > 0:
             content_feats, _ = features_and_grams(net, content, s.content_layers, (), s.tile_pixels)
-        grams = [self._style_grams(net, st) for st in self._style_tensors(width, height)]
-        blend = s.style_blend or (1.0,) * len(grams)
-        style_grams = blend_grams(grams, blend) if s.style_layers else {}
-        layer_w = s.style_layer_weights or (1.0 / max(1, len(s.style_layers)),) * len(
-            s.style_layers
-        )
         # The content term sums over positions while the style term does not, so the balance
         # would shift with the pixel count. alpha is scaled by reference/actual pixels: every
         # scale and every output size gets the balance of a reference-size image (the paper's
@@ -180,11 +188,26 @@ class StyleRun:
         reference = s.reference_pixels or self.width * self.height
         area = reference / (width * height)
         alpha = s.alpha * area if self.content is not None else 0.0
-        return [
+        terms: list[Term] = [
             ContentTerm(content_feats, alpha),
-            GramStyleTerm(style_grams, dict(zip(s.style_layers, layer_w, strict=True)), s.beta),
+            *self._style_terms(net, width, height),
             TVTerm(s.tv_weight),
         ]
+        if self.extra_terms is not None:
+            terms += self.extra_terms(width, height)
+        return terms
+
+    def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
+        """The style term(s) at ``width`` x ``height``: the paintings' blended Grams."""
+        s = self.settings
+        grams = [self._style_grams(net, st) for st in self._style_tensors(width, height)]
+        blend = s.style_blend or (1.0,) * len(grams)
+        style_grams = blend_grams(grams, blend) if s.style_layers else {}
+        layer_w = s.style_layer_weights or (1.0 / max(1, len(s.style_layers)),) * len(
+            s.style_layers
+        )
+        weights = dict(zip(s.style_layers, layer_w, strict=True))
+        return [GramStyleTerm(style_grams, weights, s.beta)]
 
     def first_image(self, width: int, height: int) -> torch.Tensor:
         """Where the first scale starts (see :class:`restyle.optim.loop.Problem`)."""
