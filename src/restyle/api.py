@@ -13,11 +13,15 @@ from .tasks.stylize import StyleRun
 
 
 def _styles(style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:
+    """Load the style images: files, built-in paintings by name (``"starry-night"``), PIL
+    images or arrays."""
+    from .media.paintings import resolve_style
+
     if isinstance(style, (str, bytes)) or not isinstance(style, Sequence):
         style = [style]
     many = len(style) > 1
     return [
-        load_image(s, role=f"style image {i + 1}" if many else "style image")
+        resolve_style(s, role=f"style image {i + 1}" if many else "style image")
         for i, s in enumerate(style)
     ]
 

@@ -1,7 +1,7 @@
 """The ``restyle`` command: a thin layer over :mod:`restyle.api`.
 
 ``main(argv) -> exit status`` never raises for bad input: it prints one line to stderr and
-returns 2. Sub-commands (``example``, ``score``, ``serve``) live in their own
+returns 2. Sub-commands (``example``, ``score``, ``serve``, ``styles``) live in their own
 modules and are imported only when used.
 """
 
@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "example": ("restyle.cli.example", "stylise a built-in example photo (no files needed)"),
     "score": ("restyle.cli.score", "measure content, style and colour distances of an image"),
     "serve": ("restyle.web", "start the local web app"),
+    "styles": ("restyle.cli.styles", "list the built-in paintings, usable by name as styles"),
 }
 
 
