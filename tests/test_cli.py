@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from restyle.cli import main
+from restyle.media.examples import EXAMPLE_PAINTING, EXAMPLE_PHOTO
 from restyle.media.image import read_metadata
 
 pytestmark = pytest.mark.usefixtures("use_tiny_net")
@@ -175,4 +176,11 @@ def test_example_runs_offline(tmp_path: Path) -> None:
     out = tmp_path / "example.png"
     code, err = run(["example", "-o", str(out), *FAST])
     assert code == 0, err
-    assert json.loads(read_metadata(out)["restyle"])["content"] == "skimage.data.chelsea"
+    info = json.loads(read_metadata(out)["restyle"])
+    assert info["content"] == f"skimage.data.{EXAMPLE_PHOTO}"
+    assert info["styles"] == [EXAMPLE_PAINTING]
+    code, err = run(["example", "-o", str(out), "--style", "Kandinsky", *FAST])
+    assert code == 0, err
+    assert json.loads(read_metadata(out)["restyle"])["styles"] == ["composition-vii"]
+    code, err = run(["example", "-o", str(out), "--style", "picasso", *FAST])
+    assert code == 2 and "picasso" in err and "starry-night" in err

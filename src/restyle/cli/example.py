@@ -1,8 +1,8 @@
-"""``restyle example``: stylise a built-in photo, needing no files and no network.
+"""``restyle example``: paint a built-in photo with a built-in painting; no files, no network.
 
-The images ship inside scikit-image's wheel: "Chelsea the cat" (CC0, Stefan van der Walt) in the
-style of an immunohistochemistry micrograph of colonic glands (no known copyright restrictions,
-Center for Microscopy And Molecular Imaging), whose brown-and-blue cell walls paint like strokes.
+The photo ships inside scikit-image's wheel and the painting inside restyle (see
+:mod:`restyle.media.examples`). ``--style`` picks another built-in painting (``restyle styles``
+lists them).
 """
 
 from __future__ import annotations
@@ -12,31 +12,40 @@ from typing import IO
 
 
 def main(argv: Sequence[str], stderr: IO[str]) -> int:
-    """``restyle example [-o example.png] [options]``."""
-    from ..media.examples import example_images
+    """``restyle example [-o example.png] [--style NAME] [options]``."""
+    from ..media.examples import EXAMPLE_PAINTING, EXAMPLE_PHOTO, PHOTO_TITLE, example_photo
+    from ..media.paintings import get_painting
     from .common import Parser, add_output_arguments, add_settings_arguments, settings_from_args
     from .stylise import stylise_to_file
 
+    default = get_painting(EXAMPLE_PAINTING)
     p = Parser(
         prog="restyle example",
-        description="Stylise a built-in photo (scikit-image's cat) with a built-in style "
-        "image (an immunohistochemistry micrograph).",
+        description=f"Paint a built-in photo (scikit-image's {PHOTO_TITLE.lower()}) in the style "
+        f"of a built-in painting ({default.title} by {default.artist}, unless --style names "
+        "another; see restyle styles).",
     )
     p.add_argument(
         "-o", "--output", default="example.png", help="output file (default example.png)"
     )
+    p.add_argument(
+        "--style",
+        default=default.name,
+        metavar="NAME",
+        help=f"a built-in painting (default {default.name}; restyle styles lists them)",
+    )
     add_settings_arguments(p)
     add_output_arguments(p)
     args = p.parse_args(argv)
-    content, style = example_images()
+    painting = get_painting(args.style)
     return stylise_to_file(
-        content,
-        [style],
+        example_photo(),
+        [painting.load()],
         args.output,
         settings_from_args(args),
         stderr,
         quiet=args.quiet,
         log_json=args.log_json,
         save_every=args.save_every,
-        names=("skimage.data.chelsea", ["skimage.data.immunohistochemistry"]),
+        names=(f"skimage.data.{EXAMPLE_PHOTO}", [painting.name]),
     )
