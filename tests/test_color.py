@@ -47,3 +47,17 @@ def test_histogram_matching_gives_content_mean_and_covariance() -> None:
     (ms, cs), (mc, cc) = stats(matched), stats(c)
     torch.testing.assert_close(ms, mc, atol=0.03, rtol=0)
     torch.testing.assert_close(cs, cc, atol=0.01, rtol=0)
+
+
+def test_colour_functions_treat_each_image_of_a_batch_alone() -> None:
+    styles = torch.cat([to_tensor(painting(seed=s)) for s in (2, 3, 4)])
+    contents = torch.cat([to_tensor(photo(40, 40, seed=s)) for s in (1, 5, 6)])
+    for fn in (color.match_histogram, color.match_luminance, color.combine_luminance):
+        batch = fn(styles, contents)
+        assert batch.shape == styles.shape
+        for i in range(3):
+            one = fn(styles[i : i + 1], contents[i : i + 1])
+            torch.testing.assert_close(batch[i : i + 1], one, atol=1e-6, rtol=0)
+    # one content image for a whole batch of styles
+    shared = color.match_histogram(styles, contents[:1])
+    torch.testing.assert_close(shared[2:], color.match_histogram(styles[2:], contents[:1]))

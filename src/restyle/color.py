@@ -6,7 +6,9 @@
 * colour histogram matching: the painting's colours are transformed linearly so that their mean
   and covariance equal the photo's, before the transfer.
 
-All functions take and return (1, 3, H, W) float tensors with RGB in [0, 1].
+All functions take and return batches (N, 3, H, W) of float tensors with RGB in [0, 1], each
+image on its own; where a function takes a style and a content batch, the content batch has N
+images or one for all.
 """
 
 from __future__ import annotations
@@ -35,19 +37,22 @@ def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
-    """The Y channel as a (1, 1, H, W) tensor."""
+    """The Y channel as an (N, 1, H, W) tensor."""
     return rgb_to_yiq(image)[:, :1]
 
 
 def grey_rgb(lum: torch.Tensor) -> torch.Tensor:
-    """A (1, 1, H, W) luminance repeated into three equal channels (what VGG sees)."""
+    """An (N, 1, H, W) luminance repeated into three equal channels (what VGG sees)."""
     return lum.expand(-1, 3, -1, -1).contiguous()
 
 
 def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The style's luminance shifted and scaled to the content's mean and std, as grey RGB."""
     ls, lc = luminance(style), luminance(content)
-    matched = (ls - ls.mean()) * (lc.std() / ls.std().clamp_min(1e-6)) + lc.mean()
+    dims = (1, 2, 3)
+    mean_s, std_s = ls.mean(dim=dims, keepdim=True), ls.std(dim=dims, keepdim=True)
+    mean_c, std_c = lc.mean(dim=dims, keepdim=True), lc.std(dim=dims, keepdim=True)
+    matched = (ls - mean_s) * (std_c / std_s.clamp_min(1e-6)) + mean_c
     return grey_rgb(matched)
 
 
@@ -59,17 +64,19 @@ def combine_luminance(lum_rgb: torch.Tensor, content: torch.Tensor) -> torch.Ten
 
 
 def _mean_cov(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    x = image[0].reshape(3, -1).double()
-    mu = x.mean(dim=1, keepdim=True)
+    """Per image of (N, 3, H, W): the colour mean (N, 3, 1) and covariance (N, 3, 3)."""
+    x = image.reshape(image.shape[0], 3, -1).double()
+    mu = x.mean(dim=2, keepdim=True)
     d = x - mu
-    return mu, d @ d.t() / x.shape[1] + 1e-5 * torch.eye(3, dtype=x.dtype)
+    eye = torch.eye(3, dtype=x.dtype, device=x.device)
+    return mu, d @ d.transpose(1, 2) / x.shape[2] + 1e-5 * eye
 
 
 def _sqrtm(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh(cov)
     vals = vals.clamp_min(1e-8)
     p = -0.5 if inverse else 0.5
-    root: torch.Tensor = vecs @ torch.diag(vals.pow(p)) @ vecs.t()
+    root: torch.Tensor = vecs @ torch.diag_embed(vals.pow(p)) @ vecs.transpose(-1, -2)
     return root
 
 
@@ -82,6 +89,6 @@ def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     mu_s, cov_s = _mean_cov(style)
     mu_c, cov_c = _mean_cov(content)
     a = _sqrtm(cov_c) @ _sqrtm(cov_s, inverse=True)
-    x = style[0].reshape(3, -1).double()
+    x = style.reshape(style.shape[0], 3, -1).double()
     y = a @ (x - mu_s) + mu_c
     return y.reshape(style.shape).to(style.dtype).clamp(0, 1)

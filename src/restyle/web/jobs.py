@@ -39,7 +39,7 @@ from typing import Literal, Protocol
 from PIL import Image
 
 from ..config import COLOR_MODES, Settings
-from ..errors import RestyleError
+from ..errors import OutOfMemory, RestyleError
 from ..optim.progress import Progress, clock
 
 #: Output size (longest side, px) the page accepts.
@@ -508,15 +508,15 @@ class Runner:
             used = run.settings
             stopped = job.cancelled and not (last is not None and last.done)
             path = self._save(job, image, used, content, styles, last, stopped)
-        except RestyleError as e:
-            job.state = JobState.FAILED
-            yield Update("error", str(e), image=self._latest(run))
-            return
-        except MemoryError:
+        except (OutOfMemory, MemoryError):
             job.state = JobState.FAILED
             yield Update(
                 "error", "out of memory; try a smaller output size", image=self._latest(run)
             )
+            return
+        except RestyleError as e:
+            job.state = JobState.FAILED
+            yield Update("error", str(e), image=self._latest(run))
             return
         except Exception as e:  # never let a run take the server down
             job.state = JobState.FAILED
