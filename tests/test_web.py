@@ -19,9 +19,10 @@ from PIL import Image
 
 from restyle import Progress, RestyleError, Settings
 from restyle.media.image import read_metadata
+from restyle.media.paintings import PAINTINGS
 from restyle.web import MISSING_EXTRA, ServeOptions, launch_options, parse_args
 from restyle.web.app import AppConfig, Handlers, message_html, progress_html
-from restyle.web.examples import EXAMPLE_PHOTO, EXAMPLE_STYLE, Catalogue, default_style_folder
+from restyle.web.examples import EXAMPLE_PHOTO, EXAMPLE_STYLE, THUMBNAIL_SIDE, Catalogue
 from restyle.web.jobs import (
     INPUT_SIDE,
     Job,
@@ -443,26 +444,62 @@ def test_progress_and_message_html_escape_text() -> None:
     assert "&lt;b&gt;" in message_html("error", "<b>")
 
 
-def test_catalogue_offers_builtin_and_folder_styles(tmp_path: Path) -> None:
+def _red_photo() -> Image.Image:
+    return Image.new("RGB", (30, 20), "red")
+
+
+def test_catalogue_offers_the_built_in_paintings_then_the_folder(tmp_path: Path) -> None:
     folder = tmp_path / "paintings"
     folder.mkdir()
     _png(folder / "starry_night.jpg")
     _png(folder / "the-scream.png")
+    _png(folder / "The Scream (Edvard Munch, 1893).png")  # a built-in's name: the built-in wins
     (folder / "notes.txt").write_text("not an image")
-    pair = (Image.new("RGB", (30, 20), "red"), Image.new("RGB", (10, 10), "blue"))
-    cat = Catalogue(folder, pair=lambda: pair)
-    assert cat.style_names == [EXAMPLE_STYLE, "Starry Night", "The Scream"]
+    cat = Catalogue(folder, photo=_red_photo)
+    builtin = [p.label for p in PAINTINGS]
+    assert EXAMPLE_STYLE in builtin
+    assert cat.style_names == [*builtin, "Starry Night", "The Scream"]
     assert cat.photo().name == EXAMPLE_PHOTO and cat.photo().image.size == (30, 20)
-    assert cat.style(EXAMPLE_STYLE).image.getpixel((0, 0)) == (0, 0, 255)
-    assert cat.style("Starry Night").image.size == (24, 16)
-    with pytest.raises(RestyleError, match="unknown built-in style"):
-        cat.style("/etc/passwd")
-    assert Catalogue(None, pair=lambda: pair).style_names == [EXAMPLE_STYLE]
+    starry = cat.style("The Starry Night (Vincent van Gogh, 1889)")
+    assert starry.name == "The Starry Night (Vincent van Gogh, 1889)"
+    assert starry.image.size == PAINTINGS[1].load().size
+    assert cat.style("starry-night") is starry  # a built-in's short name finds it too
+    assert cat.style("Starry Night").image.size == (24, 16)  # the folder's file
+    for bad in ["/etc/passwd", "../starry_night.jpg", str(folder / "starry_night.jpg")]:
+        with pytest.raises(RestyleError, match="unknown built-in style"):
+            cat.style(bad)
+    assert Catalogue(None, photo=_red_photo).style_names == builtin
 
 
-def test_default_style_folder_is_an_existing_folder_or_none() -> None:
-    folder = default_style_folder()
-    assert folder is None or folder.is_dir()
+def test_catalogue_thumbnails_every_style_on_offer(tmp_path: Path) -> None:
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    _png(folder / "waves.png", 300, 200)
+    (folder / "broken.png").write_text("not an image")  # left out of the thumbnails
+    cat = Catalogue(folder, photo=_red_photo)
+    thumbs = cat.thumbnails()
+    assert [name for _, name in thumbs] == [*[p.label for p in PAINTINGS], "Waves"]
+    assert all(max(img.size) <= THUMBNAIL_SIDE for img, _ in thumbs)
+    assert thumbs[-1][0].size == (THUMBNAIL_SIDE, 128)
+    assert "Broken" in cat.style_names
+
+
+def test_catalogue_reads_the_built_in_paintings_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded: list[str] = []
+    real = PAINTINGS[0].load
+
+    def spy(self: Any) -> Image.Image:
+        loaded.append(self.name)
+        return real()
+
+    monkeypatch.setattr(type(PAINTINGS[0]), "load", spy)
+    cat = Catalogue(None, photo=_red_photo)
+    assert cat.style_names and loaded == []
+    cat.style(EXAMPLE_STYLE)
+    cat.style(EXAMPLE_STYLE)
+    assert len(loaded) == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,8 +507,8 @@ def test_default_style_folder_is_an_existing_folder_or_none() -> None:
 
 
 def _handlers(tmp_path: Path) -> Handlers:
-    pair = (Image.new("RGB", (40, 30), "red"), Image.new("RGB", (20, 20), "blue"))
-    return Handlers(AppConfig(work_dir=tmp_path, catalogue=Catalogue(None, pair=lambda: pair)))
+    catalogue = Catalogue(None, photo=lambda: Image.new("RGB", (40, 30), "red"))
+    return Handlers(AppConfig(work_dir=tmp_path, catalogue=catalogue))
 
 
 NUMBERS = {
@@ -520,9 +557,14 @@ import json, sys, tempfile
 from pathlib import Path
 from restyle.web.app import AppConfig, build_app
 from restyle.web.examples import Catalogue
+from gradio.helpers import special_args
 demo = build_app(AppConfig(work_dir=Path(sys.argv[1]), catalogue=Catalogue(None)))
+galleries = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "builtin-gallery"]
 print(json.dumps({
     "fns": {f.name: [f.queue, f.concurrency_limit, f.concurrency_id] for f in demo.fns.values()},
+    "pick_event_arg": [special_args(f.fn)[2] for f in demo.fns.values()
+                       if f.name == "pick_builtin"],
+    "thumbnails": [[item["caption"] for item in g.value] for g in galleries],
     "api_open": demo.api_open, "analytics": demo.analytics_enabled,
 }))
 """
@@ -551,10 +593,22 @@ def test_app_runs_one_optimisation_at_a_time_and_helpers_skip_the_queue(tmp_path
             assert not queued, name  # uploads, examples and Cancel answer during a run
     assert fns["begin"][1] is None
     assert info["api_open"] is False and info["analytics"] is False
+    assert info["pick_event_arg"] == [1]  # a click on a thumbnail gets Gradio's SelectData
+    assert info["thumbnails"] == [[p.label for p in PAINTINGS]]
 
 
 def test_serve_options_dataclass_defaults_match_parser() -> None:
     assert parse_args([]) == ServeOptions()
+
+
+def test_a_click_on_a_thumbnail_adds_or_removes_that_painting(tmp_path: Path) -> None:
+    h = _handlers(tmp_path)
+    labels = [p.label for p in PAINTINGS]
+    assert h.toggle_builtin([], 1) == [labels[1]]
+    assert h.toggle_builtin([labels[1]], 3) == [labels[1], labels[3]]
+    assert h.toggle_builtin([labels[1], labels[3]], 1) == [labels[3]]
+    for bad in [-1, len(labels), None, "1", True]:
+        assert h.toggle_builtin([labels[0]], bad) == [labels[0]]
 
 
 def test_use_examples_fills_in_only_what_is_missing(tmp_path: Path) -> None:

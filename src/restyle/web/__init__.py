@@ -42,9 +42,8 @@ class ServeOptions:
         host: Interface to bind (``127.0.0.1``: this computer only).
         port: TCP port.
         device: Device for the runs (``auto``, ``cpu``, ``cuda``, ...).
-        style_folder: Folder of paintings to offer as built-in styles, or None for the
-            project's shared paintings when they are beside the checkout.
-        no_style_folder: Offer only the built-in example style.
+        style_folder: Folder of paintings to offer besides the built-in ones (None: none).
+        no_style_folder: Offer only the built-in paintings (the default; kept for scripts).
         max_upload_mb: Largest upload in megabytes.
     """
 
@@ -77,10 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         "--style-folder",
         type=Path,
         metavar="DIR",
-        help="offer the images in DIR as built-in styles",
+        help="offer the images in DIR as styles, after the built-in paintings",
     )
     g.add_argument(
-        "--no-style-folder", action="store_true", help="offer only the built-in example style"
+        "--no-style-folder",
+        action="store_true",
+        help="offer only the built-in paintings (the default)",
     )
     p.add_argument(
         "--max-upload-mb",
@@ -216,11 +217,10 @@ def main(argv: Sequence[str], stderr: IO[str]) -> int:
     if importlib.util.find_spec("gradio") is None:
         raise RestyleError(MISSING_EXTRA)
     from ..device import resolve_device
-    from .examples import default_style_folder
 
     base = Settings().replace(device=options.device)
     resolve_device(base.device)  # a bad --device fails now, not in the first run
-    folder = None if options.no_style_folder else options.style_folder or default_style_folder()
+    folder = None if options.no_style_folder else options.style_folder
     work_dir = Path(tempfile.mkdtemp(prefix="restyle-web-"))
     try:
         with _sigterm_as_interrupt():

@@ -82,7 +82,7 @@ class AppConfig:
     Attributes:
         work_dir: The app's own temporary folder; results go to ``work_dir / "results"``.
         base: Settings for everything the page does not set (device, weights, ...).
-        style_folder: Paintings to offer as built-in styles (None: only the built-in one).
+        style_folder: Paintings to offer besides the built-in ones (None: none).
         max_upload_bytes: Largest upload.
         preview_every: A new preview at least every this many steps.
         catalogue: The examples (default: built from ``style_folder``).
@@ -193,6 +193,22 @@ class Handlers:
             except RestyleError as e:
                 problems.append(str(e))
         return _gallery(uploaded, chosen), problems
+
+    def toggle_builtin(self, builtin: Sequence[str] | None, index: Any) -> list[str]:
+        """A click on the thumbnail at ``index``: adds that style to the chosen built-in styles,
+        or removes it if it is chosen already.
+
+        Returns:
+            The new list of chosen built-in style names (unchanged for an index out of range).
+        """
+        names = [n for n in builtin or [] if isinstance(n, str)]
+        offered = [name for _, name in self.catalogue.thumbnails()]
+        if isinstance(index, bool) or not isinstance(index, int):
+            return names
+        if not 0 <= index < len(offered):
+            return names
+        picked = offered[index]
+        return [n for n in names if n != picked] if picked in names else [*names, picked]
 
     def use_examples(
         self, uploaded: Sequence[NamedImage] | None, builtin: Sequence[str] | None
@@ -365,6 +381,17 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     examples_btn = gr.Button(
                         "Use the examples", size="sm", scale=1, elem_id="examples-button"
                     )
+                builtin_gallery = gr.Gallery(
+                    value=h.catalogue.thumbnails(),
+                    label="Built-in paintings: click one to add or remove it",
+                    interactive=False,
+                    allow_preview=False,
+                    height=120,
+                    columns=6,
+                    object_fit="cover",
+                    buttons=[],
+                    elem_id="builtin-gallery",
+                )
                 strength = gr.Slider(
                     MIN_STRENGTH,
                     min(MAX_STRENGTH, 10.0),
@@ -441,6 +468,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
         builtin.change(
             h.builtin_changed, [styles_state, builtin], [styles_gallery, message], **quick
         )
+
+        def pick_builtin(names: Any, evt: gr.SelectData) -> list[str]:
+            return h.toggle_builtin(names, evt.index)
+
+        # Gradio finds the event argument by its annotation's class, which this module's
+        # postponed annotations leave as a string it cannot resolve (gr is imported here).
+        pick_builtin.__annotations__["evt"] = gr.SelectData
+        builtin_gallery.select(pick_builtin, builtin, builtin, **quick)
 
         def use_examples(uploaded: Any, names: Any) -> tuple[Any, ...]:
             content, img, chosen, msg = h.use_examples(uploaded, names)

@@ -1,7 +1,9 @@
-"""Built-in images the page offers: the example pair, and paintings from a folder if there is one.
+"""What the page offers ready-made: the example photo, the built-in paintings, and the paintings
+of a folder if the app was given one.
 
-The browser picks examples by name from a fixed list; it never names a file, so no request can
-make the server read a path of its choosing.
+The built-in paintings ship inside restyle (:mod:`restyle.media.paintings`), so a pip-installed
+app offers them too. The browser picks styles by name from a fixed list; it never names a file,
+so no request can make the server read a path of its choosing.
 """
 
 from __future__ import annotations
@@ -13,58 +15,53 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import RestyleError
+from ..media.examples import EXAMPLE_PAINTING, PHOTO_TITLE
+from ..media.paintings import PAINTINGS, Painting, find_painting, get_painting
 from .jobs import NamedImage, shrink
 
 #: Image files a style folder may hold.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
 #: Most paintings offered from a folder.
 MAX_FOLDER_STYLES = 32
+#: Longest side of the thumbnails shown for the styles on offer.
+THUMBNAIL_SIDE = 192
 
-EXAMPLE_PHOTO = "Chelsea the cat (built-in)"
-EXAMPLE_STYLE = "Micrograph (built-in)"
-
-
-def default_style_folder() -> Path | None:
-    """The project's shared paintings (``../shared/images/style`` beside a source checkout).
-
-    Returns:
-        The folder if this package runs from a checkout that has it beside it, else None.
-    """
-    # src/restyle/web/examples.py -> the checkout is three folders up from this package.
-    here = Path(__file__).resolve()
-    if len(here.parents) < 4:
-        return None
-    folder = here.parents[3].parent / "shared" / "images" / "style"
-    return folder if folder.is_dir() else None
+EXAMPLE_PHOTO = f"{PHOTO_TITLE} (built-in)"
+#: The name on the page of the example's painting.
+EXAMPLE_STYLE = get_painting(EXAMPLE_PAINTING).label
 
 
 def _title(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().title() or path.name
 
 
-def _builtin_pair() -> tuple[Image.Image, Image.Image]:
-    from ..media.examples import example_images
+def _example_photo() -> Image.Image:
+    from ..media.examples import example_photo
 
-    return example_images()
+    return example_photo()
 
 
 class Catalogue:
-    """The examples, by name, loaded on first use and kept.
+    """The photo and styles on offer, by name, loaded on first use and kept.
 
     Args:
-        style_folder: A folder of paintings to offer as well (None: only the built-in style).
-        pair: Loads the built-in (photo, style) pair; default :mod:`restyle.cli.example`.
+        style_folder: A folder of paintings to offer after the built-in ones (None: none).
+        photo: Loads the example photo (default: scikit-image's, see
+            :mod:`restyle.media.examples`).
+        paintings: The built-in paintings to offer (default: all of them).
     """
 
     def __init__(
         self,
         style_folder: str | Path | None = None,
-        pair: Callable[[], tuple[Image.Image, Image.Image]] = _builtin_pair,
+        photo: Callable[[], Image.Image] = _example_photo,
+        paintings: Sequence[Painting] = PAINTINGS,
     ) -> None:
-        self._pair_loader = pair
-        self._pair: tuple[Image.Image, Image.Image] | None = None
+        self._photo_loader = photo
+        self._paintings: dict[str, Painting] = {p.label: p for p in paintings}
         self._files: dict[str, Path] = {}
         self._cache: dict[str, NamedImage] = {}
+        self._thumbnails: list[tuple[Image.Image, str]] | None = None
         self._lock = threading.Lock()
         if style_folder is not None:
             folder = Path(style_folder)
@@ -72,28 +69,35 @@ class Catalogue:
                 f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
             )
             for f in files[:MAX_FOLDER_STYLES]:
-                self._files.setdefault(_title(f), f)
+                if _title(f) not in self._paintings:
+                    self._files.setdefault(_title(f), f)
 
     @property
     def style_names(self) -> list[str]:
-        """Names of the styles on offer, the built-in one first."""
-        return [EXAMPLE_STYLE, *self._files]
-
-    def _builtin(self) -> tuple[Image.Image, Image.Image]:
-        if self._pair is None:
-            self._pair = self._pair_loader()
-        return self._pair
+        """Names of the styles on offer: the built-in paintings, then the folder's."""
+        return [*self._paintings, *self._files]
 
     def photo(self) -> NamedImage:
-        """The built-in content photo."""
+        """The example photo."""
         with self._lock:
             if EXAMPLE_PHOTO not in self._cache:
-                img = self._builtin()[0].convert("RGB")
+                img = self._photo_loader().convert("RGB")
                 self._cache[EXAMPLE_PHOTO] = NamedImage(EXAMPLE_PHOTO, shrink(img))
             return self._cache[EXAMPLE_PHOTO]
 
+    def _canonical(self, name: str) -> str:
+        """``name`` as listed in :attr:`style_names`; a built-in painting may also be given by
+        its short name (``starry-night``)."""
+        if name in self._paintings or name in self._files:
+            return name
+        painting = find_painting(name)
+        if painting is not None and painting.label in self._paintings:
+            return painting.label
+        raise RestyleError(f"unknown built-in style {name!r}")
+
     def style(self, name: str) -> NamedImage:
-        """The style called ``name``.
+        """The style called ``name`` (a name from :attr:`style_names`, or a built-in
+        painting's short name).
 
         Raises:
             RestyleError: If there is no such style, or its file cannot be loaded.
@@ -101,16 +105,29 @@ class Catalogue:
         from ..media.image import load_image
 
         with self._lock:
-            if name not in self._cache:
-                if name == EXAMPLE_STYLE:
-                    img = self._builtin()[1].convert("RGB")
-                elif name in self._files:
-                    img = load_image(self._files[name], role="style image")
+            key = self._canonical(name)
+            if key not in self._cache:
+                if key in self._paintings:
+                    img = self._paintings[key].load()
                 else:
-                    raise RestyleError(f"unknown built-in style {name!r}")
-                self._cache[name] = NamedImage(name, shrink(img))
-            return self._cache[name]
+                    img = load_image(self._files[key], role="style image")
+                self._cache[key] = NamedImage(key, shrink(img))
+            return self._cache[key]
 
     def styles(self, names: Sequence[str] | None) -> list[NamedImage]:
         """The styles called ``names`` (None or empty: none)."""
         return [self.style(n) for n in names or []]
+
+    def thumbnails(self) -> list[tuple[Image.Image, str]]:
+        """A small picture of each style on offer, with its name, in the order of
+        :attr:`style_names`; a folder file that cannot be loaded is left out."""
+        if self._thumbnails is None:
+            thumbs: list[tuple[Image.Image, str]] = []
+            for name in self.style_names:
+                try:
+                    img = self.style(name).image
+                except RestyleError:
+                    continue
+                thumbs.append((shrink(img, THUMBNAIL_SIDE), name))
+            self._thumbnails = thumbs
+        return list(self._thumbnails)
