@@ -330,6 +330,27 @@ def test_preview_cancel_then_complete_and_download(
     assert np.array_equal(np.asarray(img), np.asarray(fetch_image(page, preview_src(page))))
 
 
+def test_built_in_paintings_are_offered_as_thumbnails(
+    page: Page, images: dict[str, Path], tmp_path: Path
+) -> None:
+    thumbs = page.locator("#builtin-gallery img")
+    wait_until(lambda: thumbs.count() == 4, 20, "the four built-in paintings' thumbnails")
+    upload(page, images["photo"])
+    # A click on a thumbnail chooses that painting (The Starry Night is the second).
+    thumbs.nth(1).click()
+    page.locator("#styles-gallery img").first.wait_for(timeout=20_000)
+    assert "The Starry Night" in page.locator("#builtin-styles").inner_text()
+    set_numbers(page, size=64, iterations=4)
+    page.click("#start")
+    wait_until(lambda: progress(page)["kind"] == "done", 90, "the run to finish")
+    _, meta, _ = png_metadata(download(page, tmp_path / "starry.png"))
+    assert meta["styles"] == ["The Starry Night (Vincent van Gogh, 1889)"]
+    # A second click takes it away again.
+    thumbs.nth(1).click()
+    wait_until(lambda: page.locator("#styles-gallery img").count() == 0, 20, "the painting to go")
+    assert "The Starry Night" not in page.locator("#builtin-styles").inner_text()
+
+
 def test_two_visitors_take_turns(
     browser: Browser, server: Server, images: dict[str, Path], tmp_path: Path
 ) -> None:
