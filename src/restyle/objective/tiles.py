@@ -135,3 +135,11 @@ def _window(t: Tile, layer: str, whole: torch.Tensor) -> torch.Tensor:
     """The part of whole-image features ``whole`` that ``t``'s interior covers."""
     s = feature_stride(layer)
     return whole[..., t.y0 // s : t.y1 // s, t.x0 // s : t.x1 // s]
+
+
+def tiles_for(width: int, height: int, budget: int, layers: Sequence[str]) -> list[Tile] | None:
+    """The tile plan for an image of ``width`` x ``height`` under a pixel ``budget`` (0: never
+    tile), or None when the image goes through the network whole (or no layer is read)."""
+    if not budget or width * height <= budget or not layers:
+        return None
+    return plan_tiles(width, height, budget, layers)

@@ -21,7 +21,7 @@ from ..memory import release_free_memory
 from ..net.vgg import VGGFeatures
 from ..objective.evaluate import evaluate, layers_of
 from ..objective.terms import Term
-from ..objective.tiles import plan_tiles
+from ..objective.tiles import tiles_for
 from .lbfgs import BoxLBFGS
 from .progress import Progress
 
@@ -113,10 +113,8 @@ class Optimization:
         # first step and its curvature test (y.s > 1e-10) depend on the loss's absolute size,
         # and only the ratios of the weights should matter.
         norm: float | None = None
-        budget = self.settings.tile_pixels
         _, _, h, w = x.shape
-        layers = layers_of(terms)
-        tiles = plan_tiles(w, h, budget, layers) if budget and w * h > budget and layers else None
+        tiles = tiles_for(w, h, self.settings.tile_pixels, layers_of(terms))
 
         def closure() -> torch.Tensor:
             nonlocal last, norm
