@@ -126,6 +126,10 @@ class Settings:
     #: Multiplies beta: a single knob for "more" (>1) or "less" (<1) style.
     style_strength: float = 1.0
     tv_weight: float = 0.0
+    #: Video only (Ruder et al. 2016): weight of the temporal term that ties each frame after
+    #: the first to the previous result warped into it (restyle.objective.temporal); 0 keeps
+    #: only the warped start. See bench/results/video.md for how it was chosen.
+    temporal_weight: float = 1e3
     pooling: Pooling = "avg"
     #: Rescale VGG's filters to mean activation 1 over natural images, as the paper does.
     normalize: bool = True
@@ -220,7 +224,7 @@ def validate(s: Settings) -> None:
         v = getattr(s, name)
         if v is not None and (v < 16 or v > MAX_SIZE):
             raise RestyleError(f"{name} must be between 16 and {MAX_SIZE} pixels, got {v}")
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
         _positive(name, getattr(s, name), allow_zero=True)
     for name in ("style_strength", "learning_rate", "style_scale"):
         _positive(name, getattr(s, name))
