@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import os
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .config import Settings
 from .media.image import ImageSource, load_image
 from .tasks.stylize import StyleRun
+
+if TYPE_CHECKING:
+    from .tasks.video import VideoProgress
 
 
 def _styles(style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:
@@ -72,3 +76,49 @@ def stylize(
         >>> stylize("photo.jpg", "starry_night.jpg", size=384).save("out.png")  # doctest: +SKIP
     """
     return stylize_iter(content, style, settings, **overrides).run()
+
+
+def stylize_video(
+    input: str | os.PathLike[str],
+    style: ImageSource | Sequence[ImageSource],
+    output: str | os.PathLike[str],
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Generator[VideoProgress, None, None]:
+    """Stylise a video without flicker (Ruder et al. 2016) into ``output``, reporting as it goes.
+
+    A generator: iterating it does the work and yields a
+    :class:`~restyle.tasks.video.VideoProgress` per optimisation step and per finished frame
+    (``frame_done``, with the frame as ``image``), and a last one with ``done``. Bad input
+    raises :class:`~restyle.errors.RestyleError` at the first ``next()``. Closing it early
+    (or Ctrl-C) finalises the output with the frames done; they stay in the work folder, and
+    ``resume=True`` goes on from them.
+
+    Args:
+        input: A video file, or a folder of PNG/JPEG frames.
+        style: One painting, or a list of them (as for :func:`stylize_iter`).
+        output: ``.mp4`` (H.264), ``.mov``, ``.mkv``, ``.webm``, ``.gif``, or a folder of PNG
+            frames; the input's audio is carried over where the format has audio.
+        settings: Run settings (every still-image setting applies, plus
+            ``temporal_weight``); defaults to :class:`~restyle.config.Settings`.
+        **overrides: Fields of :class:`Settings` (e.g. ``size=384``) or of
+            :class:`~restyle.tasks.video.VideoOptions` (e.g. ``duration=2``,
+            ``frame_iterations=40``, ``resume=True``).
+
+    Example:
+        >>> for p in stylize_video("clip.mp4", "starry-night", "out.mp4",
+        ...                        size=320, duration=2):  # doctest: +SKIP
+        ...     if p.frame_done:
+        ...         print(f"frame {p.frames_done}/{p.frames}, {p.eta:.0f} s left")
+    """
+    import dataclasses
+
+    from .tasks.video import VideoOptions, stylize_video_frames
+
+    option_names = {f.name for f in dataclasses.fields(VideoOptions)}
+    options = VideoOptions(**{k: v for k, v in overrides.items() if k in option_names})
+    changes = {k: v for k, v in overrides.items() if k not in option_names}
+    s = settings or Settings()
+    if changes:
+        s = s.replace(**changes)
+    yield from stylize_video_frames(input, _styles(style), output, s, options)
