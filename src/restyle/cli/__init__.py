@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("restyle.cli.score", "measure content, style and colour distances of an image"),
     "serve": ("restyle.web", "start the local web app"),
     "styles": ("restyle.cli.styles", "list the built-in paintings, usable by name as styles"),
+    "video": ("restyle.cli.video", "stylise a video without flicker (Ruder et al. 2016)"),
 }
 
 

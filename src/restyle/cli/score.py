@@ -4,6 +4,7 @@ Example::
 
     restyle score out.png --content photo.jpg --style starry_night.jpg
     restyle score out.png --content photo.jpg --style a.jpg --style b.jpg --json
+    restyle score --video out.mp4 --input clip.mp4      # flicker: the warping error
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main(argv: Sequence[str], stderr: IO[str], stdout: IO[str] | None = None) ->
         description="Measure how close an image is to a content photo and a style painting "
         "(content, style and colour distances; see restyle.metrics for the definitions).",
     )
-    p.add_argument("output", metavar="OUTPUT", help="the image to score")
+    p.add_argument("output", metavar="OUTPUT", nargs="?", help="the image to score")
     p.add_argument(
         "--content",
         metavar="PHOTO",
@@ -91,7 +92,6 @@ def main(argv: Sequence[str], stderr: IO[str], stdout: IO[str] | None = None) ->
         "--style",
         metavar="PAINTING",
         action="append",
-        required=True,
         help="the style painting; repeat for several (blended with equal weights)",
     )
     p.add_argument(
@@ -107,7 +107,26 @@ def main(argv: Sequence[str], stderr: IO[str], stdout: IO[str] | None = None) ->
         "--style-layers", help="comma-separated (default: the run defaults' style layers)"
     )
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    g = p.add_argument_group(
+        "video (flicker: the warping error of Lai et al. 2018, beside the input's own)"
+    )
+    g.add_argument("--video", metavar="OUTPUT", help="a stylised video (or folder of frames)")
+    g.add_argument("--input", metavar="VIDEO", help="the video it was made from")
+    g.add_argument(
+        "--start",
+        type=float,
+        default=0.0,
+        help="seconds into the input where the output begins (its --start; default 0)",
+    )
     args = p.parse_args(argv)
+    if args.video is not None or args.input is not None:
+        if args.video is None or args.input is None:
+            p.error("--video and --input go together")
+        if args.output is not None or args.style or args.content:
+            p.error("--video scores a video: leave out OUTPUT, --content and --style")
+        return _score_video(args.video, args.input, args.start, args.json, out)
+    if args.output is None or not args.style:
+        p.error("the following arguments are required: OUTPUT, --style")
 
     def layers(text: str | None) -> tuple[str, ...] | None:
         if text is None:
@@ -128,4 +147,37 @@ def main(argv: Sequence[str], stderr: IO[str], stdout: IO[str] | None = None) ->
         out.write(json.dumps(_finite(info), sort_keys=True) + "\n")
     else:
         out.write(format_table(scores, args.output))
+    return 0
+
+
+def _score_video(output: str, input_path: str, start: float, as_json: bool, out: IO[str]) -> int:
+    """Print the warping error of ``output`` beside its input's own (the floor)."""
+    from ..tasks.video import video_warping_error
+
+    scores = video_warping_error(output, input_path, start=start)
+    if as_json:
+        info = {
+            "video": output,
+            "input": input_path,
+            "warping_error": scores.output,
+            "input_warping_error": scores.input,
+            "ratio": scores.ratio,
+            "pairs": scores.pairs,
+            "width": scores.width,
+            "height": scores.height,
+        }
+        out.write(json.dumps(_finite(info), sort_keys=True) + "\n")
+        return 0
+    floor = "  the input's own (the floor)"
+    lines = [
+        f"{output} (against {input_path}; {scores.pairs} frame pairs at "
+        f"{scores.width}x{scores.height} px, DIS flow of the input)",
+        "",
+        f"{'metric':32s} {'value':>9s}  meaning",
+        f"{'warping error':32s} {scores.output:>9.5f}  "
+        "flicker (Lai et al. 2018): 0 = moves exactly like the input",
+        f"{floor:32s} {scores.input:>9.5f}  what the input itself scores (occlusions, compression)",
+        f"{'  ratio to the floor':32s} {_fmt(scores.ratio, 2):>9s}",
+    ]
+    out.write("\n".join(lines) + "\n")
     return 0

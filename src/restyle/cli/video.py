@@ -1,0 +1,219 @@
+"""``restyle video``: stylise a video without flicker (Ruder, Dosovitskiy & Brox 2016).
+
+Example::
+
+    restyle video clip.mp4 starry-night -o out.mp4 --size 384 --duration 2
+    restyle video clip.mp4 starry-night -o out.mp4 --size 384 --resume   # after Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from ..config import Settings
+from ..errors import RestyleError
+from ..optim.progress import clock
+from ..tasks.video import VideoOptions, VideoProgress
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Parser,
+    add_output_arguments,
+    add_settings_arguments,
+    settings_from_args,
+)
+
+_OPTIONS = VideoOptions()
+_SETTINGS = Settings()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``restyle video``."""
+    p = Parser(
+        prog="restyle video",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Stylise a video (or a folder of frames) frame by frame without flicker "
+        "(Ruder, Dosovitskiy & Brox 2016): the first frame is a normal run; every later frame "
+        "starts from the previous result warped by the optical flow and is tied to it by a "
+        "temporal term. Every option of a still image applies.",
+        epilog="examples:\n"
+        "  restyle video clip.mp4 starry-night -o out.mp4 --size 384 --duration 2\n"
+        "  restyle video clip.mp4 starry-night -o out.mp4 --size 384 --resume\n"
+        "  restyle score --video out.mp4 --input clip.mp4",
+    )
+    p.add_argument("input", metavar="INPUT", help="a video file, or a folder of PNG/JPEG frames")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="one or more style images")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help=".mp4 (H.264, default), .mov, .mkv, .webm, .gif, or a folder of PNG frames; "
+        "the input's audio is carried over",
+    )
+    g = p.add_argument_group("video")
+    g.add_argument("--start", type=float, help="start this many seconds into the input (default 0)")
+    g.add_argument("--duration", type=float, help="stylise this many seconds (default: to the end)")
+    g.add_argument(
+        "--frame-iterations",
+        type=int,
+        help="steps of each frame after the first, at the output size "
+        f"(default {_OPTIONS.frame_iterations}; the first frame gets --iterations)",
+    )
+    g.add_argument(
+        "--temporal-weight",
+        type=float,
+        help="weight of the term that ties a frame to the previous one warped into it "
+        f"(default {_SETTINGS.temporal_weight:g}; 0: only start from it)",
+    )
+    g.add_argument(
+        "--independent",
+        action="store_true",
+        help="stylise every frame on its own, as a photo (flickers; for comparison)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the finished frames of an interrupted run (same options)",
+    )
+    g.add_argument(
+        "--work-dir",
+        help="where finished frames are kept (default: OUTPUT.work beside the output)",
+    )
+    g.add_argument(
+        "--keep-frames", action="store_true", help="keep the work folder after a complete run"
+    )
+    g.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    add_settings_arguments(p)
+    add_output_arguments(p)
+    return p
+
+
+def describe(p: VideoProgress) -> str:
+    """One line about a :class:`~restyle.tasks.video.VideoProgress`."""
+    parts = [f"frame {p.frame + 1}/{p.frames}"]
+    if p.step is not None:
+        s = p.step
+        parts.append(f"scale {s.scale + 1}/{s.scales} step {s.step}/{s.steps}")
+        parts.append(f"loss {s.losses.get('total', 0):.4g}")
+        if "temporal" in s.losses:
+            parts[-1] += f" (temporal {s.losses['temporal']:.3g})"
+    elif p.frame_done:
+        parts.append("from the work folder" if p.resumed else f"{p.frame_seconds:.1f} s")
+    parts.append(f"left {clock(p.eta)}")
+    return " | ".join(parts)
+
+
+class FrameReporter:
+    """A bar over frames (tqdm) on ``stream`` unless quiet, and an optional JSON-lines log."""
+
+    def __init__(self, stream: IO[str], *, quiet: bool = False, json_path: str | None = None):
+        self.stream = stream
+        self.quiet = quiet
+        self.json_path = json_path
+        self._bar: Any = None
+        self._log: IO[str] | None = None
+
+    def __enter__(self) -> FrameReporter:
+        if self.json_path == "-":
+            self._log = sys.stdout
+        elif self.json_path:
+            try:
+                self._log = Path(self.json_path).open("w", encoding="utf-8")
+            except OSError as e:
+                raise RestyleError(f"cannot write log file {self.json_path}: {e.strerror}") from e
+        return self
+
+    def update(self, p: VideoProgress) -> None:
+        """Show one report."""
+        if not self.quiet and not p.done:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(
+                    total=p.frames,
+                    file=self.stream,
+                    unit="frame",
+                    bar_format="{percentage:3.0f}%|{bar:20}| {postfix} [{elapsed}]",
+                    dynamic_ncols=True,
+                )
+            self._bar.total = p.frames
+            fraction = 0.0
+            if p.step is not None and p.step.total_steps:
+                fraction = p.step.total_step / p.step.total_steps
+            self._bar.set_postfix_str(describe(p), refresh=False)
+            self._bar.update(round(p.frames_done + fraction, 3) - self._bar.n)
+        if self._log is not None:
+            record: dict[str, Any] = {
+                "frame": p.frame,
+                "frames": p.frames,
+                "frames_done": p.frames_done,
+                "time": round(p.time, 4),
+                "frame_done": p.frame_done,
+                "resumed": p.resumed,
+                "frame_seconds": round(p.frame_seconds, 3),
+                "elapsed": round(p.elapsed, 3),
+                "eta": round(p.eta, 1),
+                "done": p.done,
+            }
+            if p.step is not None:
+                record.update(
+                    scale=p.step.scale,
+                    scales=p.step.scales,
+                    step=p.step.step,
+                    steps=p.step.steps,
+                    losses=p.step.losses,
+                )
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._log is not None and self._log is not sys.stdout:
+            self._log.close()
+
+
+def main(argv: Sequence[str], stderr: IO[str]) -> int:
+    """``restyle video INPUT STYLE [STYLE ...] -o OUTPUT [options]``; the exit status."""
+    from ..api import stylize_video
+
+    args = build_parser().parse_args(argv)
+    if args.save_every:
+        raise RestyleError(
+            "--save-every does not apply to videos: finished frames are kept in the work "
+            "folder as they are done"
+        )
+    settings = settings_from_args(args)
+    names = ("start", "duration", "frame_iterations", "independent", "resume", "work_dir",
+             "keep_frames", "fps")  # fmt: skip
+    video_options = {k: getattr(args, k) for k in names if getattr(args, k) not in (None, False)}
+    runs = stylize_video(args.input, list(args.styles), args.output, settings, **video_options)
+    reporter = FrameReporter(stderr, quiet=args.quiet, json_path=args.log_json)
+    done = 0
+    try:
+        with reporter:
+            for p in runs:
+                reporter.update(p)
+                done = p.frames_done
+    except KeyboardInterrupt:
+        runs.close()  # finalises the output with the frames done
+        print(
+            f"restyle: interrupted after {done} frames; the output holds them, and "
+            "--resume goes on from there",
+            file=stderr,
+        )
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"restyle: wrote {done} frames to {args.output}", file=stderr)
+    return EXIT_OK
