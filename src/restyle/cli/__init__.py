@@ -21,6 +21,7 @@ __all__ = ["COMMANDS", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAG
 
 #: Sub-command name -> (module with ``main(argv, stderr) -> status``, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "batch": ("restyle.cli.batch", "stylise many photos with many paintings into a folder"),
     "example": ("restyle.cli.example", "stylise a built-in example photo (no files needed)"),
     "score": ("restyle.cli.score", "measure content, style and colour distances of an image"),
     "serve": ("restyle.web", "start the local web app"),
