@@ -73,6 +73,7 @@ OptimizerName = Literal["lbfgs", "adam"]
 ColorMode = Literal["none", "luminance", "histogram"]
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
 Padding = Literal["replicate", "mean"]
+MaskMode = Literal["simple", "inside", "all"]
 
 #: Layers of the paper: content on conv4_2, style on conv1_1 ... conv5_1. Caffe applies ReLU in
 #: place, so the paper's "conv4_2" response is what this package calls ``relu4_2``.
@@ -85,6 +86,13 @@ COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 PADDINGS: tuple[str, ...] = ("replicate", "mean")
 INIT_KINDS: tuple[str, ...] = ("content", "noise", "style")
+#: How region masks reach the style layers (Gatys et al. 2017; see restyle.objective.masks).
+MASK_MODES: tuple[str, ...] = ("simple", "inside", "all")
+#: Largest grow/shrink of a region's mask, in positions of each layer.
+MAX_MASK_GROW = 16
+#: Scale control (Gatys et al. 2017, Sec. 5): the style layers that take the fine painting's
+#: Grams (strokes and colour; receptive fields up to 10 px); the rest take the coarse one's.
+FINE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1")
 
 #: Default of :attr:`Settings.tile_pixels`: whole-image passes up to about 2 megapixels (about
 #: 4 GB in float32), tiles above.
@@ -143,6 +151,13 @@ class Settings:
     style_blend: tuple[float, ...] | None = None
     style_scale: float = 1.0
     color: ColorMode = "none"
+
+    # Spatial and scale control (Gatys et al. 2017): how region masks reach each style layer
+    # and how many positions each layer's mask then grows (< 0: shrinks); the style layers
+    # that take the fine painting when a coarse one is given.
+    mask_mode: MaskMode = "simple"
+    mask_grow: int = 0
+    fine_layers: tuple[str, ...] = FINE_LAYERS
 
     # Optimisation.
     optimizer: OptimizerName = "lbfgs"
@@ -236,6 +251,13 @@ def validate(s: Settings) -> None:
     _choice("color", s.color, COLOR_MODES)
     _choice("precision", s.precision, PRECISIONS)
     _choice("padding", s.padding, PADDINGS)
+    _choice("mask_mode", s.mask_mode, MASK_MODES)
+    g = s.mask_grow
+    if not isinstance(g, int) or isinstance(g, bool) or abs(g) > MAX_MASK_GROW:
+        raise RestyleError(
+            f"mask_grow must be a whole number from -{MAX_MASK_GROW} to {MAX_MASK_GROW}, got {g!r}"
+        )
+    check_layers(s.fine_layers)
     t = s.tile_pixels
     if not isinstance(t, int) or isinstance(t, bool) or (t != 0 and t < MIN_TILE_PIXELS):
         raise RestyleError(
