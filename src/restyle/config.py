@@ -155,7 +155,7 @@ class Settings:
     # Spatial and scale control (Gatys et al. 2017): how region masks reach each style layer
     # and how many positions each layer's mask then grows (< 0: shrinks); the style layers
     # that take the fine painting when a coarse one is given.
-    mask_mode: MaskMode = "simple"
+    mask_mode: MaskMode = "inside"
     mask_grow: int = 0
     fine_layers: tuple[str, ...] = FINE_LAYERS
 
