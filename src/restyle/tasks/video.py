@@ -16,8 +16,12 @@ previous one) and writes the output through :class:`~restyle.media.video.VideoWr
 
 One scale for later frames: the warped start already carries the first frame's large-scale
 strokes, and a coarse-to-fine pass would first blur them away (the downsampled start) and then
-repaint them a little differently, which is flicker; at one scale a later frame costs a third
-to a fifth of the first one.
+repaint them a little differently, which is flicker. At one scale, by their pixel-steps, a later
+frame's 30 steps cost a quarter (320 px) to two fifths (512 px) of the first frame's 300 steps
+over its scales (measured in ``bench/results/video.md``). The price: where the picture changes
+(a moving figure, disocclusions) a later frame gets only those steps at fine scale, so such
+regions keep fewer and smaller strokes than the first frame's, and repeated bilinear warps of
+sub-pixel motion soften them over the frames.
 
 Finished frames go to a work folder as PNG files (next to the output by default:
 ``OUTPUT.work``), with a ``run.json`` that records what made them. A run started again with
@@ -105,7 +109,9 @@ class VideoOptions:
     Attributes:
         frame_iterations: Optimisation steps of each frame after the first (at the output
             size; a frame may stop earlier by the tolerance). The first frame gets
-            ``settings.iterations`` over its coarse-to-fine scales.
+            ``settings.iterations`` over its coarse-to-fine scales: 300 of them cost as much
+            as 75 steps at 512 px (127 at 320 px), so 30 keeps a later frame under half the
+            first frame's time.
         start: Where in the input to start, in seconds.
         duration: How many seconds to stylise (None: to the end).
         fps: Frame rate of a folder of frames (None: 25); a video file has its own.
@@ -119,7 +125,7 @@ class VideoOptions:
         mask_sigma: Softening of the reliability mask, in pixels (0: binary).
     """
 
-    frame_iterations: int = 60
+    frame_iterations: int = 30
     start: float = 0.0
     duration: float | None = None
     fps: float | None = None
