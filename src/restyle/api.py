@@ -34,6 +34,10 @@ def stylize_iter(
     content: ImageSource | None,
     style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,
+    *,
+    masks: Sequence[ImageSource] | None = None,
+    style_masks: Sequence[ImageSource | None] | None = None,
+    coarse_style: ImageSource | None = None,
     **overrides: Any,
 ) -> StyleRun:
     """Prepare a run that yields :class:`~restyle.optim.progress.Progress` as it goes.
@@ -42,6 +46,13 @@ def stylize_iter(
         content: the photo (path, PIL image or HxWx3 array), or None for texture synthesis.
         style: one painting, or a list of them (blended by ``settings.style_blend``).
         settings: run settings; defaults to :class:`~restyle.config.Settings`.
+        masks: spatial control (Gatys et al. 2017): one greyscale mask per painting, any size
+            (white: that painting goes here); pixels no mask covers stay the photo. For a
+            colour-coded label image see :func:`restyle.media.masks.label_masks`.
+        style_masks: with ``masks``: a mask on each painting (or None), the part of it that
+            gives its region the style.
+        coarse_style: scale control: a painting whose large-scale structure (the style layers
+            not in ``settings.fine_layers``) goes with ``style``'s fine strokes.
         **overrides: fields of :class:`Settings` to change, e.g. ``size=256``.
 
     Returns:
@@ -58,13 +69,42 @@ def stylize_iter(
     if overrides:
         s = s.replace(**overrides)
     c = None if content is None else load_image(content, role="content image")
-    return StyleRun(c, _styles(style), s)
+    styles = _styles(style)
+    if masks is None and style_masks is None and coarse_style is None:
+        return StyleRun(c, styles, s)
+    from .media.masks import check_mask, load_masks
+    from .media.paintings import resolve_style
+
+    region_masks = None
+    if masks is not None:
+        many = style if isinstance(style, Sequence) and not isinstance(style, str) else [style]
+        names = [
+            os.fspath(x) if isinstance(x, (str, os.PathLike)) else f"style image {i + 1}"
+            for i, x in enumerate(many)
+        ]
+        region_masks = load_masks(list(masks), len(styles), names=names)
+    painting_masks: list[Image.Image | None] | None = None
+    if style_masks is not None:
+        painting_masks = [
+            None if m is None else check_mask(load_image(m, role=r), r)
+            for m, r in ((m, f"style image mask {i + 1}") for i, m in enumerate(style_masks))
+        ]
+    coarse = None
+    if coarse_style is not None:
+        coarse = resolve_style(coarse_style, role="coarse style image")
+    return StyleRun(
+        c, styles, s, masks=region_masks, style_masks=painting_masks, coarse_style=coarse
+    )
 
 
 def stylize(
     content: ImageSource | None,
     style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,
+    *,
+    masks: Sequence[ImageSource] | None = None,
+    style_masks: Sequence[ImageSource | None] | None = None,
+    coarse_style: ImageSource | None = None,
     **overrides: Any,
 ) -> Image.Image:
     """Repaint ``content`` in the style of ``style`` (Gatys et al. 2016) and return the image.
@@ -75,7 +115,15 @@ def stylize(
         >>> from restyle import stylize  # doctest: +SKIP
         >>> stylize("photo.jpg", "starry_night.jpg", size=384).save("out.png")  # doctest: +SKIP
     """
-    return stylize_iter(content, style, settings, **overrides).run()
+    return stylize_iter(
+        content,
+        style,
+        settings,
+        masks=masks,
+        style_masks=style_masks,
+        coarse_style=coarse_style,
+        **overrides,
+    ).run()
 
 
 def stylize_video(

@@ -19,9 +19,12 @@ from ..config import Settings, deepest
 from ..device import autocast_dtype, configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_pil, to_tensor
+from ..media.masks import mask_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache, image_digest
 from ..net.vgg import VGGFeatures
 from ..objective.evaluate import features_and_grams
+from ..objective.guided import GuidedGramStyleTerm, GuidedRegion, guided_grams, normalise
+from ..objective.masks import propagate, region_channels
 from ..objective.terms import ContentTerm, GramStyleTerm, Term, TVTerm, blend_grams
 from ..optim.loop import Optimization
 from ..optim.progress import Progress
@@ -42,6 +45,13 @@ class StyleRun:
             one.
         extra_terms: more terms of the objective for an image of a given width and height,
             added to content, style and total variation at every scale (e.g. a temporal term).
+        masks: spatial control (Gatys et al. 2017): one greyscale mask per painting, any size
+            (white: that painting's style goes here); pixels that no mask covers stay the
+            photo. See :mod:`restyle.objective.guided`.
+        style_masks: with ``masks``, a mask on each painting (or None) choosing the part of it
+            that gives its region the style.
+        coarse_style: scale control: a painting whose Grams replace the style's at the layers
+            not in ``settings.fine_layers`` (its large-scale structure with their strokes).
     """
 
     def __init__(
@@ -53,9 +63,18 @@ class StyleRun:
         networks: NetworkCache | None = None,
         start: torch.Tensor | None = None,
         extra_terms: Callable[[int, int], Sequence[Term]] | None = None,
+        masks: Sequence[Image.Image] | None = None,
+        style_masks: Sequence[Image.Image | None] | None = None,
+        coarse_style: Image.Image | None = None,
     ) -> None:
         if not styles:
             raise RestyleError("at least one style image is needed")
+        _check_control(content, styles, settings, masks, style_masks, coarse_style)
+        self.masks = None if masks is None else list(masks)
+        self.style_masks = None if style_masks is None else list(style_masks)
+        self.fine_count = len(styles)
+        if coarse_style is not None:
+            styles = [*styles, coarse_style]  # resized and colour-matched with the others
         if settings.style_blend is not None and len(settings.style_blend) != len(styles):
             raise RestyleError(
                 f"{len(settings.style_blend)} style blend weights given for "
@@ -198,9 +217,17 @@ class StyleRun:
         return terms
 
     def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
-        """The style term(s) at ``width`` x ``height``: the paintings' blended Grams."""
+        """The style term(s) at ``width`` x ``height``: the paintings' blended Grams (or a
+        guided term for masks; fine and coarse paintings' Grams for scale control)."""
         s = self.settings
+        if self.masks is not None:
+            return [self._guided_term(net, width, height)]
         grams = [self._style_grams(net, st) for st in self._style_tensors(width, height)]
+        if len(grams) > self.fine_count:  # scale control: the last painting is the coarse one
+            coarse = grams.pop()
+            grams = [
+                {k: (g if k in s.fine_layers else coarse[k]) for k, g in gm.items()} for gm in grams
+            ]
         blend = s.style_blend or (1.0,) * len(grams)
         style_grams = blend_grams(grams, blend) if s.style_layers else {}
         layer_w = s.style_layer_weights or (1.0 / max(1, len(s.style_layers)),) * len(
@@ -208,6 +235,54 @@ class StyleRun:
         )
         weights = dict(zip(s.style_layers, layer_w, strict=True))
         return [GramStyleTerm(style_grams, weights, s.beta)]
+
+    def _layer_weights(self) -> dict[str, float]:
+        s = self.settings
+        n = len(s.style_layers)
+        layer_w = s.style_layer_weights or (1.0 / max(1, n),) * n
+        return dict(zip(s.style_layers, layer_w, strict=True))
+
+    def _guided_term(self, net: VGGFeatures, width: int, height: int) -> GuidedGramStyleTerm:
+        """Spatial control: each mask's region compared with its painting (guided Grams)."""
+        s = self.settings
+        assert self.masks is not None
+        pixels = [mask_tensor(m, width, height).to(self.device) for m in self.masks]
+        channels = region_channels(pixels, s.style_layers, s.mask_mode, s.mask_grow)
+        regions = []
+        for i, st in enumerate(self._style_tensors(width, height)):
+            masks = _normalised(channels[i])
+            if not masks:  # the region vanished at this scale
+                continue
+            style_mask = self.style_masks[i] if self.style_masks is not None else None
+            if style_mask is None:
+                targets = self._style_grams(net, st)
+            else:
+                targets = self._masked_style_grams(net, st, style_mask)
+            regions.append(GuidedRegion(masks, targets))
+        return GuidedGramStyleTerm(regions, self._layer_weights(), s.beta)
+
+    def _masked_style_grams(
+        self, net: VGGFeatures, style: torch.Tensor, mask: Image.Image
+    ) -> dict[str, torch.Tensor]:
+        """A painting's guided Gram matrices through a mask of its own, computed once."""
+        s = self.settings
+        _, _, h, w = style.shape
+        m = mask_tensor(mask, w, h).to(self.device)
+        guide = _normalised(propagate(m, s.style_layers, s.mask_mode, s.mask_grow))
+        key = (
+            "masked-style-grams",
+            image_digest(style),
+            image_digest(mask_tensor(mask, w, h)),
+            s.style_layers,
+            s.mask_mode,
+            s.mask_grow,
+            s.tile_pixels,
+        )
+
+        def compute() -> dict[str, torch.Tensor]:
+            return guided_grams(net, style, guide, s.tile_pixels)
+
+        return self.networks.result(self.spec, key, compute)
 
     def first_image(self, width: int, height: int) -> torch.Tensor:
         """Where the first scale starts (see :class:`restyle.optim.loop.Problem`)."""
@@ -229,3 +304,50 @@ class StyleRun:
         for _ in self:
             pass
         return self.image()
+
+
+def _normalised(channels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Guidance channels normalised to mean square 1; layers where they are empty left out."""
+    out = {}
+    for k, t in channels.items():
+        n = normalise(t)
+        if n is not None:
+            out[k] = n
+    return out
+
+
+def _check_control(
+    content: Image.Image | None,
+    styles: Sequence[Image.Image],
+    settings: Settings,
+    masks: Sequence[Image.Image] | None,
+    style_masks: Sequence[Image.Image | None] | None,
+    coarse_style: Image.Image | None,
+) -> None:
+    """One-line errors for masks and scale control that cannot work together."""
+    if masks is not None:
+        if len(masks) != len(styles):
+            raise RestyleError(
+                f"{len(masks)} masks given for {len(styles)} style images: give one mask per "
+                "style image"
+            )
+        if content is None:
+            raise RestyleError("masks need a content photo (uncovered pixels stay the photo)")
+        if settings.style_blend is not None:
+            raise RestyleError("style blend weights do not apply with masks: each mask has one")
+        if coarse_style is not None:
+            raise RestyleError("scale control (a coarse style) does not combine with masks")
+    if style_masks is not None:
+        if masks is None:
+            raise RestyleError("masks on the style images need masks on the photo too")
+        if len(style_masks) != len(styles):
+            raise RestyleError(
+                f"{len(style_masks)} style-image masks given for {len(styles)} style images"
+            )
+    if coarse_style is not None:
+        fine = [k for k in settings.style_layers if k in settings.fine_layers]
+        if not fine or len(fine) == len(settings.style_layers):
+            raise RestyleError(
+                "scale control needs style layers on both sides of the split: fine layers "
+                f"{','.join(settings.fine_layers)}, style layers {','.join(settings.style_layers)}"
+            )
