@@ -21,11 +21,13 @@ __all__ = ["COMMANDS", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAG
 
 #: Sub-command name -> (module with ``main(argv, stderr) -> status``, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "apply": ("restyle.cli.apply", "paint photos with a trained model or arbitrary:PAINTING"),
     "batch": ("restyle.cli.batch", "stylise many photos with many paintings into a folder"),
     "example": ("restyle.cli.example", "stylise a built-in example photo (no files needed)"),
     "score": ("restyle.cli.score", "measure content, style and colour distances of an image"),
     "serve": ("restyle.web", "start the local web app"),
     "styles": ("restyle.cli.styles", "list the built-in paintings, usable by name as styles"),
+    "train": ("restyle.cli.train", "train a fast network for one painting (Johnson et al.)"),
     "video": ("restyle.cli.video", "stylise a video without flicker (Ruder et al. 2016)"),
 }
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..config import Settings
 
 
 def output_metadata(
-    settings: Settings, content: str | None, styles: Sequence[str]
+    settings: Settings,
+    content: str | None,
+    styles: Sequence[str],
+    method: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """What is stored in the output file: the settings and the input names, as JSON."""
+    """What is stored in the output file: the settings and the input names, as JSON.
+
+    ``method``, when given, records how a feed-forward output was made (e.g. ``{"method":
+    "instant", "strength": 0.8}``); outputs of the optimisation have none.
+    """
     from .. import __version__
 
     info = {
@@ -20,4 +28,6 @@ def output_metadata(
         "styles": list(styles),
         "settings": settings.to_dict(),
     }
+    if method is not None:
+        info["method"] = dict(method)
     return {"restyle": json.dumps(info, sort_keys=True), "Software": f"restyle {__version__}"}
