@@ -85,7 +85,8 @@ OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 PADDINGS: tuple[str, ...] = ("replicate", "mean")
-INIT_KINDS: tuple[str, ...] = ("content", "noise", "style")
+#: Where the optimisation starts; "fast": from the instant network's result (Ghiasi et al.).
+INIT_KINDS: tuple[str, ...] = ("content", "noise", "style", "fast")
 #: How region masks reach the style layers (Gatys et al. 2017; see restyle.objective.masks).
 MASK_MODES: tuple[str, ...] = ("simple", "inside", "all")
 #: Largest grow/shrink of a region's mask, in positions of each layer.
@@ -267,7 +268,7 @@ def validate(s: Settings) -> None:
     if not isinstance(s.seed, int) or isinstance(s.seed, bool) or s.seed < 0:
         raise RestyleError(f"seed must be a whole number of 0 or more, got {s.seed!r}")
     if not s.init:
-        raise RestyleError("init must be content, noise, style or an image path")
+        raise RestyleError("init must be content, noise, style, fast or an image path")
     if not s.style_layers and not s.content_layers:
         raise RestyleError("at least one content or style layer is needed")
     check_layers(s.content_layers + s.style_layers)

@@ -122,7 +122,11 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         help=f"stop a scale when the loss changes less than this (default {_d('tolerance'):g})",
     )
-    g.add_argument("--init", help=f"content, noise, style or an image path (default {_d('init')})")
+    g.add_argument(
+        "--init",
+        help="content, noise, style, fast (the instant network's result) or an image path "
+        f"(default {_d('init')})",
+    )
     g.add_argument("--seed", type=int, help=f"random seed (default {_d('seed')})")
     g.add_argument(
         "--single-scale",

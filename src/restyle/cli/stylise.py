@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", required=True, help="output file: .png .jpg .webp or .tif")
     p.add_argument("--texture", action="store_true", help="no content photo: synthesise a texture")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="one forward pass of the arbitrary-style network (Ghiasi et al. 2017) instead of "
+        "the optimisation: under a second; --style-strength then runs from 0 to 1",
+    )
     add_settings_arguments(p)
     add_output_arguments(p)
     return p
@@ -108,6 +114,14 @@ def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
         )
     else:
         content, styles = args.images[0], list(args.images[1:])
+    if args.fast:
+        from .apply import fast_to_file
+
+        if content is None:
+            raise RestyleError("--fast takes a photo and paintings (no --texture)")
+        return fast_to_file(
+            content, styles, args.output, settings_from_args(args), stderr, quiet=args.quiet
+        )
     return stylise_to_file(
         content,
         styles,

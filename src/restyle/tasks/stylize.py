@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import color
-from ..config import Settings, deepest
+from ..config import INIT_KINDS, Settings, deepest
 from ..device import autocast_dtype, configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_pil, to_tensor
@@ -115,7 +115,7 @@ class StyleRun:
 
     @staticmethod
     def _init_file(init: str) -> Image.Image | None:
-        if init in ("content", "noise", "style"):
+        if init in INIT_KINDS:
             return None
         return load_image(init, role="init image")
 
@@ -141,6 +141,8 @@ class StyleRun:
         s = self.settings
         content = self._scale_content(w, h)
         given: torch.Tensor | None = None
+        if self.start is None and s.init == "fast":
+            self.start = self._fast_start()
         if self.start is not None:
             given = F.interpolate(
                 self.start.to(self.device, torch.float32), size=(h, w), mode="bilinear",
@@ -158,6 +160,21 @@ class StyleRun:
         gen = torch.Generator().manual_seed(s.seed)
         noise = torch.rand((1, 1 if s.color == "luminance" else 3, h, w), generator=gen)
         return noise.expand(1, 3, h, w).contiguous().to(self.device)
+
+    def _fast_start(self) -> torch.Tensor:
+        """``init="fast"``: the instant network's result (Ghiasi et al. 2017), made once at the
+        output size (the first scale gets it resized)."""
+        from .instant import instant
+
+        if self.content is None:
+            raise RestyleError("init=fast needs a content photo")
+        s = self.settings
+        styles = self.styles[: self.fine_count]  # without scale control's coarse painting
+        blend = None if s.style_blend is None else s.style_blend[: self.fine_count]
+        # The paintings were already colour-matched for color=histogram.
+        colour = "none" if s.color == "histogram" else s.color
+        fast = s.replace(width=self.width, height=self.height, style_blend=blend, color=colour)
+        return to_tensor(instant(self.content, styles, fast)).to(self.device)
 
     def _scale_content(self, w: int, h: int) -> torch.Tensor | None:
         """The photo at ``w`` x ``h`` as the network sees it (grey for luminance transfer);

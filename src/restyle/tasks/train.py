@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..config import STYLE_REFERENCE, Settings, deepest
+from ..config import Settings, deepest
 from ..device import autocast_dtype, configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_tensor
@@ -475,7 +475,9 @@ class Trainer:
         self.layer_weights = dict(zip(settings.style_layers, layer_w, strict=True))
         reference = settings.reference_pixels or s * s
         self.alpha = settings.alpha * reference / (s * s)
-        if loaded is None and settings.style_balance and settings.beta:
+        # Settings.style_balance (where this version of Settings has it; 0: the raw beta).
+        self.balance_power = float(getattr(settings, "style_balance", 0.0))
+        if loaded is None and self.balance_power and settings.beta:
             self.balance = self._balance_factor()
         self.seconds = 0.0
 
@@ -486,12 +488,14 @@ class Trainer:
     def _balance_factor(self) -> float:
         """:attr:`Settings.style_balance` for training: E0 is the mean style loss of a few
         crops against the painting (as the optimisation measures it on its photo)."""
+        from ..config import STYLE_REFERENCE  # type: ignore[attr-defined,unused-ignore]
+
         crops = self._batch(-1, 4)
         term = GramStyleTerm(self.style_grams, self.layer_weights, 1.0)
         with torch.no_grad():
             report, _ = evaluate(self.vgg, [term], crops)
         e0 = report["style"] / crops.shape[0]
-        return (STYLE_REFERENCE / e0) ** self.settings.style_balance if e0 > 0 else 1.0
+        return float(STYLE_REFERENCE / e0) ** self.balance_power if e0 > 0 else 1.0
 
     def terms(self, crops: torch.Tensor) -> list[Term]:
         """The objective for a batch of crops: content (their own features), style, TV."""
