@@ -26,10 +26,10 @@ from restyle.tasks.batch import (
     BatchRun,
     execute_row,
     expand_inputs,
-    optimisation_seconds,
     output_name,
     pair_rows,
     read_manifest,
+    seconds_in_steps,
 )
 
 from .conftest import painting, photo, tiny_builder
@@ -168,10 +168,10 @@ def test_unreadable_manifests_are_one_line_errors(tmp_path: Path) -> None:
         read_manifest(tmp_path / "empty.csv", tmp_path, Settings())
 
 
-def test_optimisation_seconds_leaves_out_each_scales_set_up() -> None:
+def test_seconds_in_steps_leaves_out_each_scales_set_up() -> None:
     # scale 0: set-up 1 s and three 0.5 s steps; scale 1: set-up 2 s and two 1 s steps
     marks = [(0, 1.5), (0, 2.0), (0, 2.5), (1, 5.5), (1, 6.5)]
-    assert optimisation_seconds(marks) == pytest.approx(3 * 0.5 + 2 * 1.0)
+    assert seconds_in_steps(marks) == pytest.approx(3 * 0.5 + 2 * 1.0)
 
 
 # ----- running on this machine ---------------------------------------------------------------
@@ -192,6 +192,7 @@ def test_batch_writes_every_pair_with_its_settings(folder: dict[str, Path]) -> N
     assert default_cache().builds == 1  # one network for the whole batch
     rows = report(out)
     assert [r["status"] for r in rows] == ["done"] * 4 and all(r["steps"] > 0 for r in rows)
+    assert all(0 < r["step_seconds"] <= r["optimise_seconds"] <= r["seconds"] for r in rows)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

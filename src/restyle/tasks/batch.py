@@ -71,11 +71,11 @@ __all__ = [
     "encode_png",
     "execute_row",
     "expand_inputs",
-    "optimisation_seconds",
     "output_name",
     "pair_rows",
     "read_manifest",
     "row_settings",
+    "seconds_in_steps",
 ]
 
 #: File name suffixes taken as images when a folder is given as input.
@@ -583,9 +583,12 @@ class Outcome:
         error: the one-line error, or None.
         seconds: wall time the worker spent on the row (loading, optimising, encoding).
         steps: optimisation steps taken.
-        step_seconds: time inside the optimisation steps (see :func:`optimisation_seconds`).
+        step_seconds: time in the optimisation's steps alone (see :func:`seconds_in_steps`).
         worker: where it ran (``host:pid``).
         attempts: how many times it was started (more than 1 when a worker died under it).
+        optimise_seconds: time in the whole optimisation: the targets and the steps at every
+            scale (for an instant row, the forward pass). The rest of ``seconds`` is loading
+            the images and making the picture.
     """
 
     row: Row
@@ -596,6 +599,7 @@ class Outcome:
     step_seconds: float = 0.0
     worker: str = ""
     attempts: int = 1
+    optimise_seconds: float = 0.0
 
 
 def worker_name() -> str:
@@ -603,12 +607,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def optimisation_seconds(marks: Iterable[tuple[int, float]]) -> float:
-    """Time spent in the optimisation steps themselves, from ``(scale, elapsed)`` per step.
+def seconds_in_steps(marks: Iterable[tuple[int, float]]) -> float:
+    """Time in the optimisation's steps alone, from ``(scale, elapsed)`` per step.
 
-    The first step of each scale also pays for that scale's set-up (the targets at that size),
-    so it is counted as the mean of the scale's other steps. The rest of a row's wall time is
-    its overhead (start-up, the network, loading, targets, saving).
+    The first step of each scale also pays for that scale's set-up (the targets at that size,
+    and L-BFGS's evaluation of the start point), so it is counted as the mean of the scale's
+    other steps: an estimate that leaves the set-up out.
     """
     per_scale: dict[int, list[float]] = {}
     prev = 0.0
@@ -718,11 +722,12 @@ def execute_row(
             release_free_memory()
         return Outcome(
             row, None, error_text(e), time.perf_counter() - start, steps,
-            optimisation_seconds(marks), worker_name(),
+            seconds_in_steps(marks), worker_name(),
+            optimise_seconds=marks[-1][1] if marks else 0.0,
         )  # fmt: skip
     return Outcome(
-        row, image, None, time.perf_counter() - start, steps, optimisation_seconds(marks),
-        worker_name(),
+        row, image, None, time.perf_counter() - start, steps, seconds_in_steps(marks),
+        worker_name(), optimise_seconds=marks[-1][1] if marks else 0.0,
     )  # fmt: skip
 
 
@@ -778,7 +783,8 @@ class BatchProgress:
         row: the row.
         status: ``done`` (written), ``skipped`` (its output was already there) or ``failed``.
         error: the one-line error of a failed row.
-        seconds: the row's wall time; ``steps`` and ``step_seconds`` its optimisation.
+        seconds: the row's wall time; ``steps``, ``step_seconds`` and ``optimise_seconds`` its
+            optimisation (see :class:`Outcome`).
         worker: where it ran; ``attempts``: how often it was started.
         finished: rows finished so far (any status); ``total`` rows in the batch.
         failed: rows failed so far.
@@ -798,6 +804,7 @@ class BatchProgress:
     failed: int
     elapsed: float
     eta: float
+    optimise_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -972,12 +979,14 @@ class BatchRun:
             "content": row.content, "styles": list(row.styles),
             "output": None if row.output is None else str(row.output),
             "seconds": round(o.seconds, 3), "steps": o.steps,
-            "step_seconds": round(o.step_seconds, 3), "worker": o.worker or None,
+            "step_seconds": round(o.step_seconds, 3),
+            "optimise_seconds": round(o.optimise_seconds, 3), "worker": o.worker or None,
             "attempts": o.attempts,
         })  # fmt: skip
         return BatchProgress(
             row, status, o.error, o.seconds, o.steps, o.step_seconds, o.worker, o.attempts,
             finished, len(self.rows), self._counts["failed"], now - self._start, eta,
+            o.optimise_seconds,
         )  # fmt: skip
 
     @staticmethod

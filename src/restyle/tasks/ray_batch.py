@@ -160,6 +160,7 @@ class BatchWorker:
             "seconds": o.seconds,
             "steps": o.steps,
             "step_seconds": o.step_seconds,
+            "optimise_seconds": o.optimise_seconds,
             "worker": o.worker,
         }
 
@@ -325,4 +326,5 @@ class RayExecutor:
         return Outcome(
             row, image, error, float(result["seconds"]), int(result["steps"]),
             float(result["step_seconds"]), str(result["worker"]), attempts,
+            float(result["optimise_seconds"]),
         )  # fmt: skip
