@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from ..config import COLOR_MODES, OPTIMIZERS, POOLINGS, PRECISIONS, Settings
+from ..config import COLOR_MODES, MASK_MODES, OPTIMIZERS, POOLINGS, PRECISIONS, Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -144,6 +144,62 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", help="bundled (default), torchvision, or a state-dict path")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     g.add_argument("--precision", choices=PRECISIONS, help="network precision (default auto)")
+
+
+def add_control_arguments(p: argparse.ArgumentParser) -> None:
+    """Spatial control with masks and scale control (Gatys et al. 2017): the mask and painting
+    files, and the :class:`~restyle.config.Settings` fields that go with them."""
+    g = p.add_argument_group("regions and scales (Gatys et al. 2017)")
+    g.add_argument(
+        "--masks",
+        type=_csv(str),
+        metavar="A.png,B.png",
+        help="one greyscale mask per style image (white = that style goes here); "
+        "pixels no mask covers stay the photo",
+    )
+    g.add_argument(
+        "--labels",
+        metavar="REGIONS.png",
+        help="a colour-coded label image (one flat colour per region), with --label-map",
+    )
+    g.add_argument(
+        "--label-map",
+        metavar="MAP",
+        help='colour=painting pairs, e.g. "#ff0000=starry-night,#00ff00=photo" '
+        "(photo: keep the photo there)",
+    )
+    g.add_argument(
+        "--style-masks",
+        type=_csv(str),
+        metavar="A.png,-",
+        help="with --masks: a mask on each style image choosing the part that gives the "
+        "style ('-' for the whole painting)",
+    )
+    g.add_argument(
+        "--mask-mode",
+        choices=MASK_MODES,
+        help="how masks reach deeper layers: simple (resized), inside (receptive field in "
+        f"the region), all (touches it) (default {_d('mask_mode')})",
+    )
+    g.add_argument(
+        "--mask-grow",
+        type=int,
+        help="grow (>0) or shrink (<0) each layer's mask by this many positions "
+        f"(default {_d('mask_grow')})",
+    )
+    g.add_argument("--fine", metavar="PAINTING", help="scale control: the painting's fine strokes")
+    g.add_argument(
+        "--coarse",
+        metavar="PAINTING",
+        help="scale control: the painting whose large-scale structure goes with the fine "
+        "strokes of --fine (or of the style image given)",
+    )
+    g.add_argument(
+        "--fine-layers",
+        type=_csv(str),
+        help="style layers that take the fine painting; the rest take --coarse "
+        f"(default {','.join(_d('fine_layers'))})",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:

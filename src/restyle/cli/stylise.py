@@ -14,6 +14,7 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     Parser,
+    add_control_arguments,
     add_output_arguments,
     add_settings_arguments,
     settings_from_args,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the optimisation: under a second; --style-strength then runs from 0 to 1",
     )
     add_settings_arguments(p)
+    add_control_arguments(p)
     add_output_arguments(p)
     return p
 
@@ -64,6 +66,9 @@ def stylise_to_file(
     log_json: str | None = None,
     save_every: int = 0,
     names: tuple[str | None, Sequence[str]] | None = None,
+    masks: Sequence[ImageSource] | None = None,
+    style_masks: Sequence[ImageSource | None] | None = None,
+    coarse_style: ImageSource | None = None,
 ) -> int:
     """Run one stylisation with a progress bar and write the result atomically.
 
@@ -76,9 +81,20 @@ def stylise_to_file(
 
     if save_every < 0:
         raise RestyleError(f"--save-every must be 0 or more, got {save_every}")
-    paths = [str(x) for x in [content, *styles] if isinstance(x, (str, Path))]
+    inputs = [content, *styles, *(masks or ()), *(style_masks or ()), coarse_style]
+    paths = [str(x) for x in inputs if isinstance(x, (str, Path))]
     out = check_output_path(output, paths)
-    run = stylize_iter(content, list(styles), settings)
+    if masks is None and style_masks is None and coarse_style is None:
+        run = stylize_iter(content, list(styles), settings)
+    else:
+        run = stylize_iter(
+            content,
+            list(styles),
+            settings,
+            masks=masks,
+            style_masks=style_masks,
+            coarse_style=coarse_style,
+        )
     content_name, style_names = names or (
         str(content) if isinstance(content, (str, Path)) else None,
         [str(s) for s in styles if isinstance(s, (str, Path))],
@@ -107,7 +123,7 @@ def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
     content: str | None
     if args.texture:
         content, styles = None, list(args.images)
-    elif len(args.images) < 2:
+    elif len(args.images) < 2 and args.labels is None and not args.fine:
         raise RestyleError(
             "give a content photo and at least one style image "
             "(or --texture with style images only)"
@@ -122,6 +138,10 @@ def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
         return fast_to_file(
             content, styles, args.output, settings_from_args(args), stderr, quiet=args.quiet
         )
+    if args.labels is not None or args.masks is not None or args.coarse or args.fine:
+        return _stylise_with_control(args, content, styles, stderr)
+    if args.label_map is not None or args.style_masks is not None:
+        raise RestyleError("--label-map goes with --labels, --style-masks with --masks")
     return stylise_to_file(
         content,
         styles,
@@ -131,4 +151,55 @@ def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
         quiet=args.quiet,
         log_json=args.log_json,
         save_every=args.save_every,
+    )
+
+
+def _stylise_with_control(
+    args: argparse.Namespace, content: str | None, styles: list[str], stderr: IO[str]
+) -> int:
+    """The main command with masks, a label image, or fine and coarse paintings."""
+    from ..media.masks import label_masks, parse_label_map
+
+    masks: list[ImageSource] | None = list(args.masks) if args.masks is not None else None
+    if args.labels is not None:
+        if args.masks is not None:
+            raise RestyleError("give either --masks or --labels, not both")
+        if args.label_map is None:
+            raise RestyleError('--labels needs --label-map, e.g. "#ff0000=starry-night"')
+        if styles:
+            raise RestyleError(
+                "with --labels the paintings come from --label-map: give only the photo"
+            )
+        styles, label_images = label_masks(args.labels, parse_label_map(args.label_map))
+        masks = list(label_images)
+    elif args.label_map is not None:
+        raise RestyleError("--label-map goes with --labels")
+    if args.fine or args.coarse:
+        if masks is not None:
+            raise RestyleError("--fine/--coarse (scale control) does not combine with masks")
+        if not args.coarse:
+            raise RestyleError("--fine needs --coarse: the painting of the large-scale structure")
+        if args.fine:
+            if styles:
+                raise RestyleError("give the fine painting either with --fine or positionally")
+            styles = [args.fine]
+    if not styles:
+        raise RestyleError("give a content photo and at least one style image")
+    if args.style_masks is not None and masks is None:
+        raise RestyleError("--style-masks goes with --masks")
+    style_masks: list[ImageSource | None] | None = None
+    if args.style_masks is not None:
+        style_masks = [None if m == "-" else m for m in args.style_masks]
+    return stylise_to_file(
+        content,
+        styles,
+        args.output,
+        settings_from_args(args),
+        stderr,
+        quiet=args.quiet,
+        log_json=args.log_json,
+        save_every=args.save_every,
+        masks=masks,
+        style_masks=style_masks,
+        coarse_style=args.coarse,
     )
