@@ -64,6 +64,12 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         "--style-strength", type=float, help="multiplies beta: >1 more style, <1 less (default 1)"
     )
     g.add_argument(
+        "--style-balance",
+        type=float,
+        help="0..1: even out paintings by scaling beta with the photo's own style loss to each "
+        f"(default {_d('style_balance'):g}: the paper's raw beta)",
+    )
+    g.add_argument(
         "--content-layers",
         type=_csv(str),
         help=f"comma-separated (default {','.join(_d('content_layers'))})",

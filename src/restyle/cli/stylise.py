@@ -133,8 +133,8 @@ def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
     if args.fast:
         from .apply import fast_to_file
 
-        if content is None:
-            raise RestyleError("--fast takes a photo and paintings (no --texture)")
+        if content is None or args.labels or args.masks or args.coarse or args.fine:
+            raise RestyleError("--fast takes a photo and paintings (no --texture, masks or scales)")
         return fast_to_file(
             content, styles, args.output, settings_from_args(args), stderr, quiet=args.quiet
         )

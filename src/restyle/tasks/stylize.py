@@ -15,17 +15,18 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import color
-from ..config import INIT_KINDS, Settings, deepest
+from ..config import INIT_KINDS, STYLE_REFERENCE, Settings, deepest
 from ..device import autocast_dtype, configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_pil, to_tensor
 from ..media.masks import mask_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache, image_digest
 from ..net.vgg import VGGFeatures
-from ..objective.evaluate import features_and_grams
+from ..objective.evaluate import evaluate, features_and_grams, layers_of
 from ..objective.guided import GuidedGramStyleTerm, GuidedRegion, guided_grams, normalise
 from ..objective.masks import propagate, region_channels
 from ..objective.terms import ContentTerm, GramStyleTerm, Term, TVTerm, blend_grams
+from ..objective.tiles import tiles_for
 from ..optim.loop import Optimization
 from ..optim.progress import Progress
 from ..optim.schedule import output_size, scale_sizes, split_iterations, style_size
@@ -110,6 +111,8 @@ class StyleRun:
         )
         self.start = start
         self.extra_terms = extra_terms
+        #: The factor :attr:`Settings.style_balance` gave beta at the latest scale (1: none).
+        self.balance = 1.0
         self._optimization: Optimization | None = None
         self._content_small: torch.Tensor | None = None
 
@@ -224,14 +227,29 @@ class StyleRun:
         reference = s.reference_pixels or self.width * self.height
         area = reference / (width * height)
         alpha = s.alpha * area if self.content is not None else 0.0
-        terms: list[Term] = [
-            ContentTerm(content_feats, alpha),
-            *self._style_terms(net, width, height),
-            TVTerm(s.tv_weight),
-        ]
+        style_terms = self._style_terms(net, width, height)
+        if content is not None and s.style_balance:
+            self._balance(net, style_terms, content)
+        terms: list[Term] = [ContentTerm(content_feats, alpha), *style_terms, TVTerm(s.tv_weight)]
         if self.extra_terms is not None:
             terms += self.extra_terms(width, height)
         return terms
+
+    def _balance(self, net: VGGFeatures, style_terms: list[Term], content: torch.Tensor) -> None:
+        """Multiply the style terms' weights by ``(STYLE_REFERENCE / E0) ** style_balance``,
+        E0 the photo's own (unweighted) style loss: paintings near the photo's statistics get
+        more weight, paintings far from them less (see :attr:`Settings.style_balance`)."""
+        s = self.settings
+        if not s.beta:
+            return
+        _, _, h, w = content.shape
+        tiles = tiles_for(w, h, s.tile_pixels, layers_of(style_terms))
+        with torch.no_grad():
+            start, _ = evaluate(net, style_terms, content, tiles)
+        e0 = (start["total"] / s.beta) if start["total"] > 0 else 0.0
+        self.balance = (STYLE_REFERENCE / e0) ** s.style_balance if e0 > 0 else 1.0
+        for term in style_terms:
+            term.weight *= self.balance  # type: ignore[union-attr]
 
     def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
         """The style term(s) at ``width`` x ``height``: the paintings' blended Grams (or a
@@ -276,7 +294,36 @@ class StyleRun:
             else:
                 targets = self._masked_style_grams(net, st, style_mask)
             regions.append(GuidedRegion(masks, targets))
-        return GuidedGramStyleTerm(regions, self._layer_weights(), s.beta)
+        term = GuidedGramStyleTerm(regions, self._layer_weights(), s.beta)
+        self._balance_regions(net, term, width, height)
+        return term
+
+    def _balance_regions(
+        self, net: VGGFeatures, term: GuidedGramStyleTerm, width: int, height: int
+    ) -> None:
+        """Region weights so that each region gets the :attr:`Settings.style_balance` factor
+        its painting would get alone, ``(STYLE_REFERENCE / E0_r) ** b``, once the whole term
+        gets its factor from the photo's total loss: ``lambda_r = c E0_r ** -b`` with
+        ``c = (sum_s E0_s ** (1 - b)) ** (b / (1 - b))`` (for ``b = 1``, ``c = 1``). Without
+        it, a painting near the photo's statistics (The Scream on a town) would get the weight
+        of one far from them (The Starry Night on the sky) and hardly act."""
+        b = self.settings.style_balance
+        content = self._scale_content(width, height)
+        if not b or content is None or len(term.regions) < 2:
+            return
+        alone = [
+            GuidedGramStyleTerm([r], term.layer_weights, 1.0, name=f"region{i}")
+            for i, r in enumerate(term.regions)
+        ]
+        tiles = tiles_for(width, height, self.settings.tile_pixels, layers_of(alone))
+        with torch.no_grad():
+            start, _ = evaluate(net, alone, content, tiles)
+        e0 = [start[t.name] for t in alone]
+        if min(e0) <= 0:
+            return
+        c = 1.0 if b >= 1 else sum(e ** (1 - b) for e in e0) ** (b / (1 - b))
+        for region, e in zip(term.regions, e0, strict=True):
+            region.weight = c * e**-b
 
     def _masked_style_grams(
         self, net: VGGFeatures, style: torch.Tensor, mask: Image.Image
