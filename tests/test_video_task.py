@@ -318,3 +318,32 @@ def test_score_video_reports_the_warping_error_beside_the_input(
     assert "warping error" in text.getvalue()
     code, err = run_cli(["score", "--video", str(out)])
     assert code == 2 and "--input" in err
+
+
+def test_ctrl_c_in_restyle_video_keeps_a_playable_video(
+    tmp_path: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restyle.cli import video as cli_video
+
+    shown = cli_video.FrameReporter.update
+    pressed: list[int] = []
+
+    def update(self: cli_video.FrameReporter, p: VideoProgress) -> None:
+        shown(self, p)
+        if p.frame_done and p.frames_done == 2 and not pressed:
+            pressed.append(p.frame)
+            raise KeyboardInterrupt  # Ctrl-C while the bar is drawn
+
+    monkeypatch.setattr(cli_video.FrameReporter, "update", update)
+    clip = make_clip(tmp_path / "in.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    log = tmp_path / "log.jsonl"
+    argv = ["video", str(clip), str(style), "-o", str(out), *FAST_ARGS, "--log-json", str(log)]
+    code, err = run_cli(argv)
+    assert code == 130 and "interrupted after 2 frames" in err and "--resume" in err
+    assert probe(out).frames == 2
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in records if r["frame_done"]] == [0, 1]
+    code, err = run_cli([*argv, "--resume"])
+    assert code == 0, err
+    assert probe(out).frames == 4

@@ -204,13 +204,13 @@ def main(argv: Sequence[str], stderr: IO[str]) -> int:
     try:
         with reporter:
             for p in runs:
-                reporter.update(p)
                 done = p.frames_done
+                reporter.update(p)
     except KeyboardInterrupt:
         runs.close()  # finalises the output with the frames done
         print(
-            f"restyle: interrupted after {done} frames; the output holds them, and "
-            "--resume goes on from there",
+            f"restyle: interrupted after {done} frame{'' if done == 1 else 's'}; the output "
+            "holds them, and --resume goes on from there",
             file=stderr,
         )
         return EXIT_INTERRUPTED
