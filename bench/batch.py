@@ -263,10 +263,14 @@ def table(results: list[dict[str, Any]]) -> str:
         "overhead / row (s) | overhead beyond the steps / row (s) | peak memory (MiB) |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
     )
+
+    def num(value: float | None, digits: int) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
     lines = [
         f"| {r['label']} | {r['rows'] - r['failed']}/{r['rows']} | {r['wall_s']:.0f} | "
-        f"{r['images_per_min']:.2f} | {r['optimise_s']:.0f} | {r['step_s']:.0f} | "
-        f"{r['overhead_per_row_s']:.2f} | {r['overhead_beyond_steps_per_row_s']:.2f} | "
+        f"{r['images_per_min']:.2f} | {num(r['optimise_s'], 0)} | {r['step_s']:.0f} | "
+        f"{num(r['overhead_per_row_s'], 2)} | {r['overhead_beyond_steps_per_row_s']:.2f} | "
         f"{r['peak_mib']:.0f} |"
         for r in results
     ]
@@ -284,7 +288,8 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     a.barh(labels, [r["images_per_min"] for r in results], color="#4878a8")
     a.set_xlabel("images per minute (higher is better)")
     a.invert_yaxis()
-    b.barh(labels, [max(r["overhead_per_row_s"], 0.01) for r in results], color="#c8553d")
+    over = [r["overhead_per_row_s"] for r in results]
+    b.barh(labels, [max(o, 0.01) if o is not None else 0 for o in over], color="#c8553d")
     b.set_xscale("log")
     b.set_xlabel("overhead per row, s (log; lower is better)")
     b.invert_yaxis()

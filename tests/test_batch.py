@@ -433,6 +433,7 @@ def test_ray_worker_killed_mid_batch_rows_complete_once(
         assert p.status == "done", p.error
         if killed is None:
             killed = int(p.worker.rsplit(":", 1)[1])
+            assert killed != os.getpid()  # the actor's own process, never this one
             os.kill(killed, signal.SIGKILL)  # the actor has the next row under way
     done = report(folder["root"] / "out")
     assert sorted(r["row"] for r in done) == [0, 1, 2, 3]  # every row once
