@@ -192,7 +192,11 @@ def test_batch_writes_every_pair_with_its_settings(folder: dict[str, Path]) -> N
     assert default_cache().builds == 1  # one network for the whole batch
     rows = report(out)
     assert [r["status"] for r in rows] == ["done"] * 4 and all(r["steps"] > 0 for r in rows)
-    assert all(0 < r["step_seconds"] <= r["optimise_seconds"] <= r["seconds"] for r in rows)
+    # the report rounds each time to the millisecond on its own: allow that much either way
+    ms = 1e-3
+    assert all(r["step_seconds"] > 0 for r in rows)
+    assert all(r["step_seconds"] <= r["optimise_seconds"] + ms for r in rows)
+    assert all(r["optimise_seconds"] <= r["seconds"] + ms for r in rows)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
