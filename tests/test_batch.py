@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from restyle.cli import main
 from restyle.cli.batch import batch_command
@@ -147,7 +148,7 @@ def test_manifest_json_lines(tmp_path: Path) -> None:
         None,
         f"line 6 (b.png + t.png): output {tmp_path / 'x.png'} is also the output of line 5 "
         "(a.png + s.png)",
-        "line 7: mode must be one of optimize, instant, got 'magic'",
+        "line 7: mode must be one of optimize, instant, model, got 'magic'",
     ]  # fmt: skip
 
 
@@ -366,6 +367,42 @@ def test_fast_rows_use_the_instant_network(folder: dict[str, Path]) -> None:
     code, err = run([*[a for a in argv if a != "--fast"], "-n", "3"])  # optimised: redone
     assert code == 0 and [r["status"] for r in report(out)[-2:]] == ["done", "done"], err
     assert json.loads(read_metadata(out / "half.png")["restyle-batch"]) == {"mode": "optimize"}
+
+
+def test_model_rows_use_trained_models_and_rerun_when_one_changes(
+    folder: dict[str, Path],
+) -> None:
+    import torch
+
+    from restyle.net.transformer import TransformerConfig, TransformerNet
+    from restyle.tasks.train import save_model
+
+    models = folder["root"] / "models"
+    models.mkdir()
+    config = TransformerConfig(widths=(4, 8, 8), blocks=1)
+    for i, name in enumerate(("m1.pt", "m2.pt")):
+        torch.manual_seed(i)
+        save_model(models / name, TransformerNet(config), {"style": name})
+    (models / "notes.txt").write_text("not a model")
+    out = folder["root"] / "out"
+    argv = ["batch", str(folder["photos"]), "-s", str(models), "-o", str(out), "--model"]
+    code, err = run([*argv, "--size", "32", "-q"])
+    assert code == 0, err
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == ["a_m1.png", "a_m2.png", "b_m1.png", "b_m2.png"]
+    meta = json.loads(read_metadata(out / "a_m1.png")["restyle-batch"])
+    assert meta["mode"] == "model" and len(meta["model"]) == 16
+    with Image.open(out / "a_m1.png") as x, Image.open(out / "a_m2.png") as y:
+        assert x.size == (32, 21) and x.tobytes() != y.tobytes()  # each row its own model
+    torch.manual_seed(7)  # retrained in place: its rows are redone, the others skipped
+    save_model(models / "m2.pt", TransformerNet(config), {"style": "m2"})
+    code, err = run([*argv, "--size", "32"])
+    assert code == 0 and "2 written, 2 skipped, 0 failed" in err, err
+    (models / "m1.pt").write_bytes(b"PK\x03\x04 truncated")
+    code, err = run([*argv, "--size", "32", "-q", "--redo"])
+    assert code == 1 and "not a restyle model file" in report(out)[-4]["error"]
+    code, err = run([*argv, "--fast", "--size", "32"])
+    assert code == 2 and err.strip() == "restyle: error: give --fast or --model, not both"
 
 
 # ----- on a local Ray cluster ----------------------------------------------------------------

@@ -34,6 +34,7 @@ examples:
   restyle batch 'shots/*.jpg' -s paintings/ -o out/ --size 384 --format jpg
   restyle batch --manifest rows.csv -o out/                          one row per line
   restyle batch photos/ -s starry-night -o out/ --fast               the instant network
+  restyle batch photos/ -s scream.pt -o out/ --model                 a model of restyle train
   restyle batch photos/ -s starry-night -o out/ --ray local --workers 2
   restyle batch photos/ -s starry-night -o out/ --ray auto           the cluster of `ray start`
 
@@ -42,7 +43,8 @@ rows whose output is there with the same settings; every row's outcome is append
 OUTDIR/restyle-batch.jsonl. Manifest (CSV with a header, or JSON lines): content, style (several
 separated by ';', or a JSON list 'styles'), optional output (relative to OUTDIR), and any
 setting per row: size, strength, color, iterations, seed, style_blend, ..., and mode (optimize,
-or instant/fast). Relative paths are taken from the manifest's folder.
+instant/fast, or model: the style is then a model file of restyle train). Relative paths are
+taken from the manifest's folder.
 """
 
 
@@ -86,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the instant network (one forward pass, Ghiasi et al. 2017) instead of the "
         "optimisation; --style-strength is then from 0 to 1",
+    )
+    p.add_argument(
+        "--model",
+        action="store_true",
+        help="the -s entries are model files written by restyle train (one forward pass "
+        "each, as restyle apply); --style-strength is then from 0 to 1",
     )
     p.add_argument("--redo", action="store_true", help="run every row, even finished ones")
     p.add_argument("--dry-run", action="store_true", help="list the rows and outputs; run none")
@@ -145,12 +153,21 @@ def batch_command(
 ) -> int:
     """``restyle batch``; ``networks`` (local runs) and ``builder`` (Ray actors) let callers
     and tests choose the network."""
-    from ..tasks.batch import BatchRun, LocalExecutor, expand_inputs, pair_rows, read_manifest
+    from ..tasks.batch import (
+        MODEL_SUFFIXES,
+        BatchRun,
+        LocalExecutor,
+        expand_inputs,
+        pair_rows,
+        read_manifest,
+    )
 
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
     suffix = "." + args.format
-    mode = "instant" if args.fast else "optimize"
+    if args.fast and args.model:
+        raise RestyleError("give --fast or --model, not both")
+    mode = "instant" if args.fast else "model" if args.model else "optimize"
     if args.manifest:
         if args.photos or args.styles:
             raise RestyleError("give either --manifest or photos and -s paintings, not both")
@@ -159,7 +176,10 @@ def batch_command(
         if not args.photos or not args.styles:
             raise RestyleError("give photos and -s paintings (or --manifest FILE)")
         photos = expand_inputs(args.photos, role="photo")
-        styles = expand_inputs(args.styles, role="painting", names=True)
+        if mode == "model":
+            styles = expand_inputs(args.styles, role="model", suffixes=MODEL_SUFFIXES)
+        else:
+            styles = expand_inputs(args.styles, role="painting", names=True)
         rows = pair_rows(
             photos, styles, args.outdir, settings, pairs=args.pairs, suffix=suffix, mode=mode
         )

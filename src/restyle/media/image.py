@@ -59,6 +59,9 @@ checked before any pixel data is decoded, so a small file that claims to be huge
 decompression bomb) is refused without using memory. Tests and callers may lower it.
 """
 
+#: File name suffixes taken as images when a folder is given as input.
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
 SAVE_FORMATS: dict[str, str] = {
     ".png": "PNG",
     ".jpg": "JPEG",

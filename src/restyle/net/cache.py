@@ -96,6 +96,7 @@ class NetworkCache:
         self.results_per_network = results_per_network
         self._nets: OrderedDict[NetworkSpec, VGGFeatures] = OrderedDict()
         self._results: dict[NetworkSpec, OrderedDict[Hashable, Any]] = {}
+        self._models: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.RLock()
         #: Networks built so far (for tests and reports).
         self.builds = 0
@@ -147,11 +148,27 @@ class NetworkCache:
                 store.popitem(last=False)
         return value
 
+    def model(self, key: Hashable, load: Callable[[], T]) -> T:
+        """A network that is not built from a spec (a feed-forward model read from a file),
+        ``load()``-ed once for ``key`` (e.g. a digest of the file) and kept like the networks
+        (the ``capacity`` most recently used)."""
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]  # type: ignore[no-any-return]
+        value = load()
+        with self._lock:
+            self._models[key] = value
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
+        return value
+
     def clear(self) -> None:
-        """Drop every network and result."""
+        """Drop every network, model and result."""
         with self._lock:
             self._nets.clear()
             self._results.clear()
+            self._models.clear()
 
 
 _default: NetworkCache | None = None

@@ -26,7 +26,7 @@ from .. import color
 from ..config import Settings
 from ..device import resolve_device
 from ..errors import RestyleError
-from ..media.image import resize, to_pil, to_tensor
+from ..media.image import IMAGE_SUFFIXES, resize, to_pil, to_tensor
 from ..net.transformer import MIN_SIDE, TransformerNet
 from ..optim.schedule import output_size
 
@@ -41,8 +41,6 @@ __all__ = [
 
 #: The prefix of a model spec that names the arbitrary-style network with a painting.
 ARBITRARY_PREFIX = "arbitrary:"
-#: Files a folder input contributes.
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 
 def instant_method(strength: float) -> dict[str, Any]:

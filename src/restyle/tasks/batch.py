@@ -47,14 +47,23 @@ from PIL import Image, UnidentifiedImageError
 from ..config import Settings
 from ..device import out_of_memory
 from ..errors import OutOfMemory, RestyleError
-from ..media.image import SAVE_FORMATS, check_output_path, load_image, read_metadata, save_image
+from ..media.image import (
+    IMAGE_SUFFIXES,
+    SAVE_FORMATS,
+    check_output_path,
+    load_image,
+    read_metadata,
+    save_image,
+)
 from ..media.metadata import output_metadata
 from ..media.paintings import find_painting, resolve_style
 from ..memory import release_free_memory
 from ..net.cache import NetworkCache, default_cache
 from ..optim.progress import Progress, clock
+from .apply import Painter
 from .instant import instant
 from .stylize import StyleRun
+from .train import load_model
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -78,15 +87,18 @@ __all__ = [
     "seconds_in_steps",
 ]
 
-#: File name suffixes taken as images when a folder is given as input.
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+#: File name suffixes taken as model files (``restyle train``'s) when a folder is given.
+MODEL_SUFFIXES: tuple[str, ...] = (".pt",)
 #: The report every batch appends to, in its output folder.
 REPORT_NAME = "restyle-batch.jsonl"
 #: How a row is painted. ``"optimize"``: the paper's optimisation (:class:`StyleRun`);
 #: ``"instant"``: one forward pass of the arbitrary-style network
 #: (:func:`restyle.tasks.instant.instant`), whose strength (0 to 1) is the row's
-#: ``style_strength``. A manifest may also say ``fast`` for ``instant``.
-MODES: tuple[str, ...] = ("optimize", "instant")
+#: ``style_strength``. A manifest may also say ``fast`` for ``instant``. ``"model"``: a model
+#: file written by ``restyle train`` (:func:`restyle.tasks.train.load_model`) stands where the
+#: painting would, and paints the photo in one forward pass (strength 0 to 1, as
+#: ``restyle apply``).
+MODES: tuple[str, ...] = ("optimize", "instant", "model")
 #: Metadata key (beside ``restyle``) that records how a batch row was made.
 BATCH_KEY = "restyle-batch"
 
@@ -140,14 +152,34 @@ class Row:
             "content": self.content,
             "styles": list(self.styles),
             "settings": json.loads(json.dumps(self.settings.to_dict())),
-            "mode": self.mode,
+            "batch": self.batch_info(),
         }
+
+    def batch_info(self) -> dict[str, str]:
+        """How the row was made, beside its settings: the mode, and for a trained model a
+        digest of the model file (a retrained model at the same path is a new input)."""
+        info = {"mode": self.mode}
+        if self.mode == "model" and len(self.styles) == 1:
+            info["model"] = _file_digest(self.styles[0])
+        return info
 
     def metadata(self) -> dict[str, str]:
         """The metadata written into the row's output."""
         meta = output_metadata(self.settings, self.content, self.styles)
-        meta[BATCH_KEY] = json.dumps({"mode": self.mode}, sort_keys=True)
+        meta[BATCH_KEY] = json.dumps(self.batch_info(), sort_keys=True)
         return meta
+
+
+def _file_digest(path: str) -> str:
+    """The first 16 hex digits of a file's SHA-256 ("" if it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return ""
+    return h.hexdigest()[:16]
 
 
 def _one_line(text: str) -> str:
@@ -167,20 +199,27 @@ def _is_glob(spec: str) -> bool:
     return any(c in _GLOB_CHARS for c in spec)
 
 
-def _images_in(folder: Path) -> list[str]:
+def _files_in(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
     return sorted(
         str(p)
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
     )
 
 
-def expand_inputs(specs: Iterable[str], *, role: str, names: bool = False) -> list[str]:
+def expand_inputs(
+    specs: Iterable[str],
+    *,
+    role: str,
+    names: bool = False,
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
+) -> list[str]:
     """Files, folders (their images, sorted) and globs (sorted) to a list of inputs.
 
     Args:
         specs: what the user typed.
-        role: ``"photo"`` or ``"painting"``, for messages.
+        role: ``"photo"``, ``"painting"`` or ``"model"``, for messages.
+        suffixes: the files a folder contributes (default: images).
         names: accept built-in painting names (``starry-night``) too; a file of the same name
             wins.
 
@@ -196,9 +235,10 @@ def expand_inputs(specs: Iterable[str], *, role: str, names: bool = False) -> li
         if path.is_file():
             items = [str(path)]
         elif path.is_dir():
-            items = _images_in(path)
+            items = _files_in(path, suffixes)
             if not items:
-                raise RestyleError(f"no {role} images in folder {spec}")
+                kind = "images" if suffixes == IMAGE_SUFFIXES else "files"
+                raise RestyleError(f"no {role} {kind} in folder {spec}")
         elif _is_glob(spec):
             items = sorted(p for p in glob.glob(os.path.expanduser(spec)) if os.path.isfile(p))
             if not items:
@@ -694,6 +734,17 @@ def execute_row(
         photo = _load(
             row.content if content is None else content, row.content, "content image", style=False
         )
+        if row.mode == "model":
+            if many:
+                raise RestyleError(f"a model row takes one model file, got {len(row.styles)}")
+            source = row.styles[0] if styles is None else styles[0]
+            began = time.perf_counter()
+            image = _painter(source, row.styles[0], networks).paint(photo, row.settings)
+            steps, marks = 1, [(0, time.perf_counter() - began)]
+            return Outcome(
+                row, image, None, time.perf_counter() - start, steps, seconds_in_steps(marks),
+                worker_name(), optimise_seconds=marks[-1][1],
+            )  # fmt: skip
         paintings = [
             _load(src, name, f"style image {i + 1}" if many else "style image", style=True)
             for i, (src, name) in enumerate(
@@ -729,6 +780,26 @@ def execute_row(
         row, image, None, time.perf_counter() - start, steps, seconds_in_steps(marks),
         worker_name(), optimise_seconds=marks[-1][1] if marks else 0.0,
     )  # fmt: skip
+
+
+def _painter(source: Source, name: str, networks: NetworkCache) -> Painter:
+    """A trained model, read once per file (by content digest, or path and modification time)
+    and kept in ``networks`` beside the VGG networks."""
+    data = source if isinstance(source, bytes) else None
+    if data is not None:
+        key: tuple[Any, ...] = ("model", hashlib.sha256(data).hexdigest())
+    else:
+        try:
+            st = os.stat(name)
+            key = ("model", os.path.abspath(name), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = ("model", name)
+
+    def load() -> Painter:
+        model = load_model(name, data=data)
+        return Painter(name, model.net, [], model.info)
+
+    return networks.model(key, load)
 
 
 def encode_png(image: Image.Image) -> bytes:
@@ -883,7 +954,7 @@ class BatchRun:
         try:
             meta = read_metadata(row.output)
             info = json.loads(meta.get("restyle", "{}"))
-            mode = json.loads(meta.get(BATCH_KEY, "{}")).get("mode", "optimize")
+            batch = json.loads(meta.get(BATCH_KEY, '{"mode": "optimize"}'))
         except (RestyleError, ValueError, AttributeError):
             return False
         if not isinstance(info, dict):
@@ -892,7 +963,7 @@ class BatchRun:
             "content": info.get("content"),
             "styles": info.get("styles"),
             "settings": info.get("settings"),
-            "mode": mode,
+            "batch": batch,
         }
         return found == row.signature()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 import json
 import math
 import os
@@ -322,11 +323,15 @@ def _not_a_model(path: Path, why: str) -> RestyleError:
     return RestyleError(f"{path} is not a restyle model file ({why})")
 
 
-def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+def load_model(path: str | os.PathLike[str], *, data: bytes | None = None) -> LoadedModel:
     """Read a model file written by :func:`save_model`.
 
     Only tensors and plain values are read (``torch.load(weights_only=True)``): nothing in the
     file is ever run.
+
+    Args:
+        path: the model file (with ``data``: only the name its messages give).
+        data: the file's bytes, when they were read elsewhere (a batch row on a Ray worker).
 
     Raises:
         RestyleError: In one line, if the file is missing, truncated, not a restyle model (a
@@ -334,14 +339,15 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
             weights do not fit the network it describes.
     """
     p = Path(path)
-    if not p.exists():
+    if data is None and not p.exists():
         raise RestyleError(f"model file {p} does not exist")
-    if not p.is_file():
+    if data is None and not p.is_file():
         raise RestyleError(f"model file {p} is not a file")
     try:
         with warnings.catch_warnings():  # e.g. about a foreign pickle protocol: the error says it
             warnings.simplefilter("ignore")
-            data = torch.load(p, map_location="cpu", weights_only=True)
+            source: Any = p if data is None else io.BytesIO(data)
+            data = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "global" in str(e).lower():
             raise _not_a_model(p, "it holds Python objects, which restyle never loads") from e

@@ -16,11 +16,11 @@ from PIL import Image
 
 from ..errors import RestyleError
 from ..media.examples import EXAMPLE_PAINTING, PHOTO_TITLE
+from ..media.image import IMAGE_SUFFIXES
 from ..media.paintings import PAINTINGS, Painting, find_painting, get_painting
 from .jobs import NamedImage, shrink
 
 #: Image files a style folder may hold.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
 #: Most paintings offered from a folder.
 MAX_FOLDER_STYLES = 32
 #: Longest side of the thumbnails shown for the styles on offer.
