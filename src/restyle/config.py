@@ -101,11 +101,18 @@ TILE_PIXELS = 2_097_152
 #: Smallest tile budget accepted: a tile must be well wider than its margin (80 px each side).
 MIN_TILE_PIXELS = 65_536
 
-#: The unweighted style loss (default layers) that :attr:`Settings.style_balance` evens
-#: paintings out to: the geometric mean of the photo's own style loss over 4 photos x 4
-#: paintings of ../shared/images at 256 px (16 pairs: 1.3 for The Scream to 83 for The Starry
-#: Night), so a typical pair keeps its balance.
-STYLE_REFERENCE = 15.0
+#: The typical start of each style layer that :attr:`Settings.style_balance` evens paintings
+#: out to: the geometric mean over 4 photos x 4 paintings of ``../shared/images`` (256 px, the
+#: paper's layers at equal weights 1/5) of the photo's own style loss to the painting at that
+#: layer, ``w_l E0_l`` (ranges: relu1_1 0.61-69, relu2_1 0.039-0.36, relu3_1 0.11-1.5, relu4_1
+#: 0.065-0.86, relu5_1 0.32-1.4). Other layers are not rescaled.
+STYLE_LAYER_REFERENCE: dict[str, float] = {
+    "relu1_1": 10.3,
+    "relu2_1": 0.127,
+    "relu3_1": 0.52,
+    "relu4_1": 0.204,
+    "relu5_1": 0.705,
+}
 
 #: Largest output side accepted (pixels). A 4096-px run needs about 20 GB of RAM.
 MAX_SIZE = 8192
@@ -140,11 +147,14 @@ class Settings:
     reference_pixels: int = 512 * 512
     #: Multiplies beta: a single knob for "more" (>1) or "less" (<1) style.
     style_strength: float = 1.0
-    #: Evens out paintings: beta is multiplied by (STYLE_REFERENCE / E0) ** style_balance, where
-    #: E0 is the photo's own style loss to the painting (at each scale), so that a painting
-    #: whose statistics are near the photo's (a small E0) still acts. 0 (the default until it
-    #: is validated on pictures, see docs/gallery.md): the paper's raw beta.
-    style_balance: float = 0.0
+    #: Evens out paintings: each style layer's weight w_l is multiplied by
+    #: ``(STYLE_LAYER_REFERENCE[l] / (w_l E0_l)) ** style_balance``, E0_l the photo's own style
+    #: loss to the painting at that layer (at each scale), so that every painting's layers pull
+    #: as hard, relative to their own starting gap, as a typical pair's do: a painting whose
+    #: strokes the photo nearly has (Turner) still paints them, and the spread of style
+    #: distances over paintings shrinks (docs/gallery.md). 0: the paper's weights. Masked runs
+    #: weight their regions against each other instead (see restyle.objective.balance).
+    style_balance: float = 1.0
     tv_weight: float = 0.0
     #: Video only (Ruder et al. 2016): weight of the temporal term that ties each frame after
     #: the first to the previous result warped into it (restyle.objective.temporal); 0 keeps

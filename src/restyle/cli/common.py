@@ -66,8 +66,8 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--style-balance",
         type=float,
-        help="0..1: even out paintings by scaling beta with the photo's own style loss to each "
-        f"(default {_d('style_balance'):g}: the paper's raw beta)",
+        help="0..1: even out paintings, each style layer scaled by how far the photo starts "
+        f"from the painting there (default {_d('style_balance'):g}; 0: the paper's weights)",
     )
     g.add_argument(
         "--content-layers",

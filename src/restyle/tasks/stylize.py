@@ -8,6 +8,7 @@ Gram matrices computed once per network, see :mod:`restyle.net.cache`) and runs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -15,13 +16,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import color
-from ..config import INIT_KINDS, STYLE_REFERENCE, Settings, deepest
+from ..config import INIT_KINDS, STYLE_LAYER_REFERENCE, Settings, deepest
 from ..device import autocast_dtype, configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_pil, to_tensor
 from ..media.masks import mask_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache, image_digest
 from ..net.vgg import VGGFeatures
+from ..objective.balance import balanced_layer_weights, layer_losses
 from ..objective.evaluate import evaluate, features_and_grams, layers_of
 from ..objective.guided import GuidedGramStyleTerm, GuidedRegion, guided_grams, normalise
 from ..objective.masks import propagate, region_channels
@@ -111,8 +113,9 @@ class StyleRun:
         )
         self.start = start
         self.extra_terms = extra_terms
-        #: The factor :attr:`Settings.style_balance` gave beta at the latest scale (1: none).
-        self.balance = 1.0
+        #: The photo's own style loss per layer at the latest scale, ``w_l E0_l``, when
+        #: :attr:`Settings.style_balance` evened out the layers (else empty).
+        self.layer_start: dict[str, float] = {}
         self._optimization: Optimization | None = None
         self._content_small: torch.Tensor | None = None
 
@@ -218,8 +221,13 @@ class StyleRun:
         net = self._network()
         content = self._scale_content(width, height)
         content_feats: dict[str, torch.Tensor] = {}
-        if content is not None and s.content_layers and s.alpha > 0:
-            content_feats, _ = features_and_grams(net, content, s.content_layers, (), s.tile_pixels)
+        photo_grams: dict[str, torch.Tensor] = {}
+        balance = bool(s.style_balance and s.beta and content is not None and self.masks is None)
+        feature_layers = s.content_layers if s.alpha > 0 else ()
+        if content is not None and (feature_layers or balance):
+            content_feats, photo_grams = features_and_grams(
+                net, content, feature_layers, s.style_layers if balance else (), s.tile_pixels
+            )
         # The content term sums over positions while the style term does not, so the balance
         # would shift with the pixel count. alpha is scaled by reference/actual pixels: every
         # scale and every output size gets the balance of a reference-size image (the paper's
@@ -228,28 +236,18 @@ class StyleRun:
         area = reference / (width * height)
         alpha = s.alpha * area if self.content is not None else 0.0
         style_terms = self._style_terms(net, width, height)
-        if content is not None and s.style_balance:
-            self._balance(net, style_terms, content)
+        if balance:
+            for term in style_terms:
+                if isinstance(term, GramStyleTerm):
+                    self.layer_start = layer_losses(photo_grams, term.targets, term.layer_weights)
+                    term.layer_weights = balanced_layer_weights(
+                        term.layer_weights, self.layer_start, STYLE_LAYER_REFERENCE,
+                        s.style_balance,
+                    )  # fmt: skip
         terms: list[Term] = [ContentTerm(content_feats, alpha), *style_terms, TVTerm(s.tv_weight)]
         if self.extra_terms is not None:
             terms += self.extra_terms(width, height)
         return terms
-
-    def _balance(self, net: VGGFeatures, style_terms: list[Term], content: torch.Tensor) -> None:
-        """Multiply the style terms' weights by ``(STYLE_REFERENCE / E0) ** style_balance``,
-        E0 the photo's own (unweighted) style loss: paintings near the photo's statistics get
-        more weight, paintings far from them less (see :attr:`Settings.style_balance`)."""
-        s = self.settings
-        if not s.beta:
-            return
-        _, _, h, w = content.shape
-        tiles = tiles_for(w, h, s.tile_pixels, layers_of(style_terms))
-        with torch.no_grad():
-            start, _ = evaluate(net, style_terms, content, tiles)
-        e0 = (start["total"] / s.beta) if start["total"] > 0 else 0.0
-        self.balance = (STYLE_REFERENCE / e0) ** s.style_balance if e0 > 0 else 1.0
-        for term in style_terms:
-            term.weight *= self.balance  # type: ignore[union-attr]
 
     def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
         """The style term(s) at ``width`` x ``height``: the paintings' blended Grams (or a
@@ -301,12 +299,12 @@ class StyleRun:
     def _balance_regions(
         self, net: VGGFeatures, term: GuidedGramStyleTerm, width: int, height: int
     ) -> None:
-        """Region weights so that each region gets the :attr:`Settings.style_balance` factor
-        its painting would get alone, ``(STYLE_REFERENCE / E0_r) ** b``, once the whole term
-        gets its factor from the photo's total loss: ``lambda_r = c E0_r ** -b`` with
-        ``c = (sum_s E0_s ** (1 - b)) ** (b / (1 - b))`` (for ``b = 1``, ``c = 1``). Without
-        it, a painting near the photo's statistics (The Scream on a town) would get the weight
-        of one far from them (The Starry Night on the sky) and hardly act."""
+        """Region weights from :attr:`Settings.style_balance`: each region's painting weighted
+        by ``(E0_mean / E0_r) ** b``, ``E0_r`` the photo's own style loss to it in that
+        region and ``E0_mean`` their geometric mean. Without it, a painting near the photo's
+        statistics (The Scream on a town) gets the weight of one far from them (The Starry
+        Night on the sky) and hardly acts. (Masked runs even out their regions against each
+        other; unmasked runs rescale each layer, see :mod:`restyle.objective.balance`.)"""
         b = self.settings.style_balance
         content = self._scale_content(width, height)
         if not b or content is None or len(term.regions) < 2:
@@ -321,9 +319,9 @@ class StyleRun:
         e0 = [start[t.name] for t in alone]
         if min(e0) <= 0:
             return
-        c = 1.0 if b >= 1 else sum(e ** (1 - b) for e in e0) ** (b / (1 - b))
+        mean = math.exp(sum(math.log(e) for e in e0) / len(e0))
         for region, e in zip(term.regions, e0, strict=True):
-            region.weight = c * e**-b
+            region.weight = (mean / e) ** b
 
     def _masked_style_grams(
         self, net: VGGFeatures, style: torch.Tensor, mask: Image.Image

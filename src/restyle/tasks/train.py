@@ -6,7 +6,7 @@ horizontal flip) to minimise exactly the objective the optimisation uses: the co
 the crop's own VGG19 features and the Gram style term against the painting, through the same
 cached network (:mod:`restyle.net.cache`) and the same terms and evaluator
 (:mod:`restyle.objective`), with alpha scaled to the crop's size by ``reference_pixels`` and
-beta evened out by ``style_balance`` as in :class:`restyle.tasks.stylize.StyleRun`.
+the style layers evened out by ``style_balance`` as in :class:`restyle.tasks.stylize.StyleRun`.
 
 When no photos are given, the photos that ship inside packages restyle installs anyway are
 used: scikit-image's sample photos, scikit-learn's two sample images and matplotlib's
@@ -40,13 +40,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..config import Settings, deepest
+from ..config import STYLE_LAYER_REFERENCE, Settings, deepest
 from ..device import autocast_dtype, configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache
 from ..net.transformer import MIN_SIDE, TransformerConfig, TransformerNet
 from ..net.vgg import VGGFeatures
+from ..objective.balance import balanced_layer_weights, layer_losses
 from ..objective.evaluate import evaluate, features_and_grams
 from ..objective.terms import ContentTerm, GramStyleTerm, Term, TVTerm
 from ..optim.schedule import style_size
@@ -451,11 +452,12 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.net = TransformerNet(options.config()).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=options.learning_rate)
-        self.balance = 1.0
+        saved_weights: dict[str, float] | None = None
         if loaded is not None:
             self.net.load_state_dict(loaded.net.state_dict())
             self.optimizer.load_state_dict(loaded.state["optimizer"])
-            self.balance = float(loaded.state.get("balance", 1.0))
+            if isinstance(loaded.state.get("layer_weights"), dict):
+                saved_weights = {k: float(v) for k, v in loaded.state["layer_weights"].items()}
         self.photos = [_keep(p, options.size) for p in photos]
         if any(min(p.shape[2], p.shape[3]) < MIN_SIDE for p in self.photos):
             raise RestyleError(f"training photos must be at least {MIN_SIDE} px on each side")
@@ -481,27 +483,29 @@ class Trainer:
         self.layer_weights = dict(zip(settings.style_layers, layer_w, strict=True))
         reference = settings.reference_pixels or s * s
         self.alpha = settings.alpha * reference / (s * s)
-        # Settings.style_balance (where this version of Settings has it; 0: the raw beta).
-        self.balance_power = float(getattr(settings, "style_balance", 0.0))
-        if loaded is None and self.balance_power and settings.beta:
-            self.balance = self._balance_factor()
+        # Settings.style_balance: each style layer evened out as the optimisation does it on its
+        # photo, with E0 measured on a few crops (kept in checkpoints, so a resumed run goes on
+        # with the same objective).
+        if saved_weights is not None:
+            self.layer_weights = saved_weights
+        elif settings.style_balance and settings.beta:
+            self.layer_weights = self._balanced_weights()
         self.seconds = 0.0
 
     def _batch(self, step: int, count: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.options.seed * 1_000_003 + step)
         return random_crops(self.photos, self.options.size, count, gen).to(self.device)
 
-    def _balance_factor(self) -> float:
-        """:attr:`Settings.style_balance` for training: E0 is the mean style loss of a few
-        crops against the painting (as the optimisation measures it on its photo)."""
-        from ..config import STYLE_REFERENCE  # type: ignore[attr-defined,unused-ignore]
-
+    def _balanced_weights(self) -> dict[str, float]:
+        """:attr:`Settings.style_balance` for training: each layer's E0 is the mean over a few
+        crops of their style loss to the painting (:mod:`restyle.objective.balance`)."""
         crops = self._batch(-1, 4)
-        term = GramStyleTerm(self.style_grams, self.layer_weights, 1.0)
         with torch.no_grad():
-            report, _ = evaluate(self.vgg, [term], crops)
-        e0 = report["style"] / crops.shape[0]
-        return float(STYLE_REFERENCE / e0) ** self.balance_power if e0 > 0 else 1.0
+            grams = features_and_grams(self.vgg, crops, (), self.settings.style_layers)[1]
+        start = layer_losses(grams, self.style_grams, self.layer_weights)
+        return balanced_layer_weights(
+            self.layer_weights, start, STYLE_LAYER_REFERENCE, self.settings.style_balance
+        )
 
     def terms(self, crops: torch.Tensor) -> list[Term]:
         """The objective for a batch of crops: content (their own features), style, TV."""
@@ -511,7 +515,7 @@ class Trainer:
             feats = features_and_grams(self.vgg, crops, s.content_layers, ())[0]
         return [
             ContentTerm(feats, self.alpha),
-            GramStyleTerm(self.style_grams, self.layer_weights, s.beta * self.balance),
+            GramStyleTerm(self.style_grams, self.layer_weights, s.beta),
             TVTerm(s.tv_weight),
         ]
 
@@ -527,12 +531,12 @@ class Trainer:
             "options": self.options.to_dict(),
             "step": self.step,
             "losses": [round(x, 6) for x in self.history],
-            "balance": self.balance,
+            "layer_weights": self.layer_weights,
         }
 
     def save(self) -> None:
         """Write the model file (with the training state) now."""
-        state = {"optimizer": self.optimizer.state_dict(), "balance": self.balance}
+        state = {"optimizer": self.optimizer.state_dict(), "layer_weights": self.layer_weights}
         save_model(self.output, self.net, self.info(), state)
 
     def train_step(self) -> dict[str, float]:
