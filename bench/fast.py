@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
-from tools.shared import IMAGES  # noqa: E402
+from tools.shared import IMAGES, cpu_model  # noqa: E402
 
 #: Longest side of each sheet tile (the results are made at 512 px and shown smaller).
 SHEET_TILE = 320
@@ -55,17 +54,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     c, t = _cpu_seconds(), time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t, _cpu_seconds() - c
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _images(folder: Path) -> list[Path]:
@@ -261,7 +249,7 @@ def report(
     lines = [
         "# Instant style transfer (Ghiasi et al. 2017): seconds per image",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, float32, "
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, float32, "
         "channels-last. OMP_WAIT_POLICY: "
         f"{os.environ.get('OMP_WAIT_POLICY', 'unset (waiting threads spin for a while)')}.",
         f"Load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}. The machine "

@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "src"))
-from tools.shared import IMAGES  # noqa: E402
+from tools.shared import IMAGES, cpu_model  # noqa: E402
 
 from restyle.media.flow import PRESETS, optical_flow, reliability, warp  # noqa: E402
 
@@ -194,7 +194,7 @@ def report(
         "# DIS optical flow: accuracy and speed",
         "",
         f"Measured {datetime.date.today()} by `python bench/flow_accuracy.py` on "
-        f"{_cpu()} ({os.cpu_count()} cores, OpenCV {cv_version} with {threads} threads, "
+        f"{cpu_model()} ({os.cpu_count()} cores, OpenCV {cv_version} with {threads} threads, "
         f"Python {platform.python_version()}), load average {load:.2f} at the end.",
         "",
         "EPE: end-point error in pixels (mean / median / % of pixels over 1 px). Middlebury: "
@@ -242,16 +242,6 @@ def report(
 
 def _epe(stats: dict[str, float]) -> str:
     return f"{stats['mean']:.2f} / {stats['median']:.2f} / {stats['over1']:.1f} %"
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

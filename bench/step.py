@@ -21,7 +21,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
-from tools.shared import IMAGES  # noqa: E402
+from tools.shared import IMAGES, cpu_model  # noqa: E402
 
 CONTENT = IMAGES / "content" / "tubingen.jpg"
 STYLE = IMAGES / "style" / "starry_night.jpg"
@@ -109,15 +108,7 @@ def cpu_name() -> str:
     """The CPU's model name and the vector extensions torch dispatches to."""
     import torch
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+    return f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def _cpu_seconds() -> float:

@@ -33,7 +33,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -46,7 +45,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 DOCS_IMAGES = ROOT / "docs" / "images"
 sys.path.insert(0, str(ROOT))
-from tools.shared import IMAGES  # noqa: E402
+from tools.shared import IMAGES, cpu_model  # noqa: E402
 
 PHOTO = IMAGES / "content" / "tubingen.jpg"
 STYLE = IMAGES / "style" / "starry_night.jpg"
@@ -165,16 +164,6 @@ def common_args(args: argparse.Namespace) -> list[str]:
             "--frame-iterations", str(args.frame_iterations)]  # fmt: skip
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def score(
     args: argparse.Namespace, work: Path, clips: dict[str, str], modes: list[str]
 ) -> dict[str, Any]:
@@ -182,7 +171,7 @@ def score(
     from restyle.tasks.video import video_warping_error
 
     results: dict[str, Any] = {
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "size": args.size,
         "frames": args.frames,
         "iterations": args.iterations,

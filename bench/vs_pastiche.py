@@ -44,7 +44,6 @@ import importlib.metadata
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -60,7 +59,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
-from tools.shared import IMAGES  # noqa: E402
+from tools.shared import IMAGES, cpu_model  # noqa: E402
 
 PHOTOS = {"tubingen": "tubingen.jpg", "coffee": "coffee.png"}
 PAINTINGS = {
@@ -361,14 +360,7 @@ def cpu_description() -> str:
 
     from restyle.device import cpu_has_native_bf16
 
-    name = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_model()
     bf16 = "native bfloat16" if cpu_has_native_bf16() else "no native bfloat16"
     return f"{name} ({torch.backends.cpu.get_cpu_capability()}, {bf16}), {os.cpu_count()} CPUs"
 
