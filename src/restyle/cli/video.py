@@ -9,11 +9,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from ..config import Settings
@@ -28,6 +24,7 @@ from .common import (
     add_settings_arguments,
     settings_from_args,
 )
+from .progress import Reporter
 
 _OPTIONS = VideoOptions()
 _SETTINGS = Settings()
@@ -109,79 +106,43 @@ def describe(p: VideoProgress) -> str:
     return " | ".join(parts)
 
 
-class FrameReporter:
-    """A bar over frames (tqdm) on ``stream`` unless quiet, and an optional JSON-lines log."""
-
-    def __init__(self, stream: IO[str], *, quiet: bool = False, json_path: str | None = None):
-        self.stream = stream
-        self.quiet = quiet
-        self.json_path = json_path
-        self._bar: Any = None
-        self._log: IO[str] | None = None
-
-    def __enter__(self) -> FrameReporter:
-        if self.json_path == "-":
-            self._log = sys.stdout
-        elif self.json_path:
-            try:
-                self._log = Path(self.json_path).open("w", encoding="utf-8")
-            except OSError as e:
-                raise RestyleError(f"cannot write log file {self.json_path}: {e.strerror}") from e
-        return self
+class FrameReporter(Reporter):
+    """A bar over frames (a frame under way counts by its share of steps) and a JSON-lines log."""
 
     def update(self, p: VideoProgress) -> None:
         """Show one report."""
         if not self.quiet and not p.done:
-            if self._bar is None:
-                from tqdm import tqdm
-
-                self._bar = tqdm(
-                    total=p.frames,
-                    file=self.stream,
-                    unit="frame",
-                    bar_format="{percentage:3.0f}%|{bar:20}| {postfix} [{elapsed}]",
-                    dynamic_ncols=True,
-                )
-            self._bar.total = p.frames
             fraction = 0.0
             if p.step is not None and p.step.total_steps:
                 fraction = p.step.total_step / p.step.total_steps
-            self._bar.set_postfix_str(describe(p), refresh=False)
-            self._bar.update(round(p.frames_done + fraction, 3) - self._bar.n)
-        if self._log is not None:
-            record: dict[str, Any] = {
-                "frame": p.frame,
-                "frames": p.frames,
-                "frames_done": p.frames_done,
-                "time": round(p.time, 4),
-                "frame_done": p.frame_done,
-                "resumed": p.resumed,
-                "frame_seconds": round(p.frame_seconds, 3),
-                "elapsed": round(p.elapsed, 3),
-                "eta": round(p.eta, 1),
-                "done": p.done,
-            }
-            if p.step is not None:
-                record.update(
-                    scale=p.step.scale,
-                    scales=p.step.scales,
-                    step=p.step.step,
-                    steps=p.step.steps,
-                    losses=p.step.losses,
-                )
-            self._log.write(json.dumps(record) + "\n")
-            self._log.flush()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        if self._log is not None and self._log is not sys.stdout:
-            self._log.close()
+            self._show(
+                p.frames,
+                round(p.frames_done + fraction, 3),
+                describe(p),
+                "frame",
+                "{percentage:3.0f}%|{bar:20}| {postfix} [{elapsed}]",
+            )
+        record: dict[str, Any] = {
+            "frame": p.frame,
+            "frames": p.frames,
+            "frames_done": p.frames_done,
+            "time": round(p.time, 4),
+            "frame_done": p.frame_done,
+            "resumed": p.resumed,
+            "frame_seconds": round(p.frame_seconds, 3),
+            "elapsed": round(p.elapsed, 3),
+            "eta": round(p.eta, 1),
+            "done": p.done,
+        }
+        if p.step is not None:
+            record.update(
+                scale=p.step.scale,
+                scales=p.step.scales,
+                step=p.step.step,
+                steps=p.step.steps,
+                losses=p.step.losses,
+            )
+        self._write(record)
 
 
 def main(argv: Sequence[str], stderr: IO[str]) -> int:
