@@ -20,8 +20,8 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from ..config import LAYER_NAMES
-from ..device import memory_format
+from ..config import LAYER_NAMES, Settings
+from ..device import autocast_dtype, memory_format
 from .vgg import VGGFeatures, build_network
 
 T = TypeVar("T")
@@ -47,6 +47,18 @@ class NetworkSpec:
     padding: str = "replicate"
     device: str = "cpu"
     precision: torch.dtype | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, device: torch.device) -> NetworkSpec:
+        """The network ``settings`` ask for on ``device`` (its precision resolved there)."""
+        return cls(
+            weights=settings.weights,
+            pooling=settings.pooling,
+            normalize=settings.normalize,
+            padding=settings.padding,
+            device=str(device),
+            precision=autocast_dtype(device, settings.precision),
+        )
 
 
 class Builder(Protocol):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from .. import color
 from ..config import INIT_KINDS, STYLE_LAYER_REFERENCE, Settings, deepest
-from ..device import autocast_dtype, configure_backends, resolve_device
+from ..device import configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_pil, to_tensor
 from ..media.masks import mask_tensor
@@ -103,14 +103,7 @@ class StyleRun:
         self.device = resolve_device(settings.device)
         configure_backends(self.device)
         self.networks = networks or default_cache()
-        self.spec = NetworkSpec(
-            weights=settings.weights,
-            pooling=settings.pooling,
-            normalize=settings.normalize,
-            padding=settings.padding,
-            device=str(self.device),
-            precision=autocast_dtype(self.device, settings.precision),
-        )
+        self.spec = NetworkSpec.of(settings, self.device)
         self.start = start
         self.extra_terms = extra_terms
         #: The photo's own style loss per layer at the latest scale, ``w_l E0_l``, when

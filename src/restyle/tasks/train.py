@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..config import STYLE_LAYER_REFERENCE, Settings, deepest
-from ..device import autocast_dtype, configure_backends, resolve_device
+from ..device import configure_backends, resolve_device
 from ..errors import RestyleError
 from ..media.image import load_image, resize, to_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache
@@ -462,14 +462,7 @@ class Trainer:
         if any(min(p.shape[2], p.shape[3]) < MIN_SIDE for p in self.photos):
             raise RestyleError(f"training photos must be at least {MIN_SIDE} px on each side")
         self.networks = networks or default_cache()
-        self.spec = NetworkSpec(
-            weights=settings.weights,
-            pooling=settings.pooling,
-            normalize=settings.normalize,
-            padding=settings.padding,
-            device=str(self.device),
-            precision=autocast_dtype(self.device, settings.precision),
-        )
+        self.spec = NetworkSpec.of(settings, self.device)
         layers = [*settings.content_layers, *settings.style_layers]
         self.vgg: VGGFeatures = self.networks.network(self.spec, deepest(layers))
         s = options.size
