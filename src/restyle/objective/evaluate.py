@@ -26,7 +26,7 @@ import torch
 
 from ..net.vgg import VGGFeatures, feature_stride
 from .terms import FeatureTerm, ImageTerm, Term, gram, gram_sum, is_image_term
-from .tiles import WHOLE, Tile, TileWindow, Window, plan_tiles
+from .tiles import WHOLE, Tile, TileWindow, Window, tiles_for, whole_tile
 
 #: The image gradient's accumulator: called with the optimiser's loss scale.
 Backward = Callable[[float], None]
@@ -163,10 +163,7 @@ def features_and_grams(
     if not layers:
         return {}, {}
     n, _, h, w = image.shape
-    if not max_pixels or h * w <= max_pixels:
-        tiles = [Tile(0, h, 0, w, 0, h, 0, w)]
-    else:
-        tiles = plan_tiles(w, h, max_pixels, layers)
+    tiles = tiles_for(w, h, max_pixels, layers) or [whole_tile(w, h)]
     feats_out: dict[str, torch.Tensor] = {}
     grams: dict[str, torch.Tensor] = {}
     sums: dict[str, torch.Tensor] = {}

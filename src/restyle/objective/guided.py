@@ -29,7 +29,7 @@ import torch
 
 from ..net.vgg import VGGFeatures, feature_stride
 from .terms import ROWS_PER_PRODUCT, _check_features, _rows, _wide_dtype, style_layer_loss
-from .tiles import Tile, TileWindow, Window, plan_tiles
+from .tiles import Tile, TileWindow, Window, tiles_for, whole_tile
 
 __all__ = [
     "GuidedGramStyleTerm",
@@ -327,10 +327,7 @@ def guided_grams(
     if not layers:
         return {}
     _, _, h, w = image.shape
-    if not max_pixels or h * w <= max_pixels:
-        tiles = [Tile(0, h, 0, w, 0, h, 0, w)]
-    else:
-        tiles = plan_tiles(w, h, max_pixels, layers)
+    tiles = tiles_for(w, h, max_pixels, layers) or [whole_tile(w, h)]
     sums: dict[str, torch.Tensor] = {}
     for tile in tiles:
         window = TileWindow(tile)

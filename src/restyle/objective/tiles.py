@@ -69,7 +69,7 @@ def plan_tiles(width: int, height: int, max_pixels: int, layers: Sequence[str]) 
     ``max_pixels`` pixels each (never fewer tiles than needed; one tile if the image fits)."""
     align, halo = margin(layers)
     if width * height <= max_pixels:
-        return [Tile(0, height, 0, width, 0, height, 0, width)]
+        return [whole_tile(width, height)]
     side = max(align, math.isqrt(max(1, max_pixels)) - 2 * halo)
     side = max(align, side // align * align)
 
@@ -135,6 +135,11 @@ def _window(t: Tile, layer: str, whole: torch.Tensor) -> torch.Tensor:
     """The part of whole-image features ``whole`` that ``t``'s interior covers."""
     s = feature_stride(layer)
     return whole[..., t.y0 // s : t.y1 // s, t.x0 // s : t.x1 // s]
+
+
+def whole_tile(width: int, height: int) -> Tile:
+    """The whole image as one tile (no margin: nothing is cut)."""
+    return Tile(0, height, 0, width, 0, height, 0, width)
 
 
 def tiles_for(width: int, height: int, budget: int, layers: Sequence[str]) -> list[Tile] | None:
