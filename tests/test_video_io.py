@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,8 +44,10 @@ def make_clip(
     audio: bool = False,
     rotation: int | None = None,
     size: tuple[int, int] = (WIDTH, HEIGHT),
+    draw: Callable[[int, int, int], npt.NDArray[np.uint8]] = picture,
 ) -> Path:
-    """An H.264 clip (moov at the end, as most cameras write it), optionally with AAC audio."""
+    """An H.264 clip (moov at the end, as most cameras write it) of ``draw(t, width, height)``,
+    optionally with AAC audio."""
     out = av.open(str(path), "w")
     video = out.add_stream("libx264", rate=fps)
     video.width, video.height = size
@@ -55,7 +58,7 @@ def make_clip(
     if sound is not None:
         sound.codec_context.layout = "mono"
     for t in range(frames):
-        frame = av.VideoFrame.from_ndarray(picture(t, *size), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(draw(t, *size), format="rgb24")
         frame.pts = t
         out.mux(video.encode(frame))
     if sound is not None:

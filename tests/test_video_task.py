@@ -26,12 +26,13 @@ from restyle.objective.temporal import TemporalTerm, temporal_loss
 from restyle.tasks.video import VideoProgress, default_work_dir
 
 from .conftest import painting
+from .test_video_io import SAMPLE_RATE, write_tone
+from .test_video_io import make_clip as clip_of
 
 av = pytest.importorskip("av")
 pytestmark = pytest.mark.usefixtures("use_tiny_net")
 
 WIDTH, HEIGHT = 64, 40
-SAMPLE_RATE = 16_000
 #: A run in seconds, not minutes: the tiny network, 32-px frames, a few steps.
 FAST = {"size": 32, "iterations": 4, "frame_iterations": 2}
 FAST_ARGS = ["--size", "32", "-n", "4", "--frame-iterations", "2", "-q"]
@@ -50,34 +51,7 @@ def scene(t: int, width: int = WIDTH, height: int = HEIGHT) -> npt.NDArray[np.ui
 
 def make_clip(path: Path, frames: int = 4, *, fps: int = 12, audio: bool = False) -> Path:
     """An H.264 clip of the pan, with an AAC tone if asked."""
-    out = av.open(str(path), "w")
-    video = out.add_stream("libx264", rate=fps)
-    video.width, video.height = WIDTH, HEIGHT
-    video.pix_fmt = "yuv420p"
-    sound = out.add_stream("aac", rate=SAMPLE_RATE) if audio else None
-    if sound is not None:
-        sound.codec_context.layout = "mono"
-    for t in range(frames):
-        frame = av.VideoFrame.from_ndarray(scene(t), format="rgb24")
-        frame.pts = t
-        out.mux(video.encode(frame))
-    if sound is not None:
-        write_tone(out, sound, frames / fps)
-    out.mux(video.encode())
-    out.close()
-    return path
-
-
-def write_tone(out: object, sound: object, seconds: float) -> None:
-    step = sound.codec_context.frame_size or 1024  # type: ignore[attr-defined]
-    total = int(SAMPLE_RATE * seconds)
-    for start in range(0, total, step):
-        t = (np.arange(step) + start) / SAMPLE_RATE
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate, frame.pts = SAMPLE_RATE, start
-        out.mux(sound.encode(frame))  # type: ignore[attr-defined]
-    out.mux(sound.encode())  # type: ignore[attr-defined]
+    return clip_of(path, frames, fps=fps, audio=audio, size=(WIDTH, HEIGHT), draw=scene)
 
 
 def make_frames(folder: Path, frames: int = 4) -> Path:
