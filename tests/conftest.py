@@ -93,3 +93,12 @@ def images(tmp_path: Path) -> dict[str, Path]:
     painting().save(paths["style"])
     painting(seed=5).save(paths["style2"])
     return paths
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny networks run fastest on one thread (and do not wait on a busy machine's others)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

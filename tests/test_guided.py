@@ -4,7 +4,6 @@ wired into runs with masks and with fine and coarse paintings."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -33,12 +32,7 @@ from .conftest import painting, photo, tiny_convs
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net() -> VGGFeatures:

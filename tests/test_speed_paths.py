@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +39,7 @@ STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT = ("relu4_2",)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny networks run fastest on one thread (and do not wait on a busy machine's others)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net(pooling: str, dtype: torch.dtype = torch.float64) -> VGGFeatures:
