@@ -3,8 +3,8 @@ painting at that layer.
 
 At the paper's equal layer weights the style loss of a photo against a painting, ``E0 = sum_l
 w_l E0_l``, is almost all relu1_1 (colour statistics) for every pair of ``../shared/images``
-(256 px: 61-69 of Turner's 61-70 is relu1_1, and the deeper layers, the strokes, add 0.5), and
-how large it is depends on the painting far more than on the photo. A painting whose textures
+(256 px: 60-69 of Turner's 61-70 is relu1_1, and the deeper layers, the strokes, add 0.6-1.4),
+and how large it is depends on the painting far more than on the photo. A painting whose textures
 the photo already nearly has (Turner's Shipwreck) then spends its style term on colour and
 hardly changes the photo, and one far from it in colour and texture (The Starry Night)
 transforms it. :func:`balanced_layer_weights` rescales each layer by

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import glob
 import hashlib
 import io
@@ -171,7 +172,18 @@ class Row:
 
 
 def _file_digest(path: str) -> str:
-    """The first 16 hex digits of a file's SHA-256 ("" if it cannot be read)."""
+    """The first 16 hex digits of a file's SHA-256 ("" if it cannot be read), read once per
+    version of the file (its path, inode, size and modification time): every row of a batch
+    asks for its model's digest when it is planned and when its output is written."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return _stored_digest(os.path.abspath(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _stored_digest(path: str, inode: int, mtime_ns: int, size: int) -> str:
     h = hashlib.sha256()
     try:
         with open(path, "rb") as f:
@@ -783,23 +795,16 @@ def execute_row(
 
 
 def _painter(source: Source, name: str, networks: NetworkCache) -> Painter:
-    """A trained model, read once per file (by content digest, or path and modification time)
-    and kept in ``networks`` beside the VGG networks."""
+    """A trained model, read once per file content (the digest the rows record) and kept in
+    ``networks`` beside the VGG networks."""
     data = source if isinstance(source, bytes) else None
-    if data is not None:
-        key: tuple[Any, ...] = ("model", hashlib.sha256(data).hexdigest())
-    else:
-        try:
-            st = os.stat(name)
-            key = ("model", os.path.abspath(name), st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = ("model", name)
+    digest = hashlib.sha256(data).hexdigest()[:16] if data is not None else _file_digest(name)
 
     def load() -> Painter:
         model = load_model(name, data=data)
         return Painter(name, model.net, [], model.info)
 
-    return networks.model(key, load)
+    return networks.model(("model", digest or name), load)
 
 
 def encode_png(image: Image.Image) -> bytes:

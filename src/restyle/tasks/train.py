@@ -348,7 +348,7 @@ def load_model(path: str | os.PathLike[str], *, data: bytes | None = None) -> Lo
         with warnings.catch_warnings():  # e.g. about a foreign pickle protocol: the error says it
             warnings.simplefilter("ignore")
             source: Any = p if data is None else io.BytesIO(data)
-            data = torch.load(source, map_location="cpu", weights_only=True)
+            stored = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "global" in str(e).lower():
             raise _not_a_model(p, "it holds Python objects, which restyle never loads") from e
@@ -357,12 +357,12 @@ def load_model(path: str | os.PathLike[str], *, data: bytes | None = None) -> Lo
         raise _not_a_model(p, "unreadable or truncated") from e
     except Exception as e:  # anything else torch.load can raise on arbitrary bytes
         raise _not_a_model(p, f"unreadable: {type(e).__name__}") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(stored, dict) or stored.get("format") != FORMAT:
         raise _not_a_model(p, "a file of another kind")
     try:
-        info = json.loads(data["info"])
+        info = json.loads(stored["info"])
         config = TransformerConfig.from_dict(info["config"])
-        weights = data["weights"]
+        weights = stored["weights"]
         if not isinstance(weights, dict):
             raise ValueError("no weights")
         net = TransformerNet(config)
@@ -370,7 +370,7 @@ def load_model(path: str | os.PathLike[str], *, data: bytes | None = None) -> Lo
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RestyleError(f"{p}: damaged restyle model file ({detail[:200]})") from e
-    state = data.get("state")
+    state = stored.get("state")
     return LoadedModel(net.eval(), info, state if isinstance(state, dict) else {})
 
 
