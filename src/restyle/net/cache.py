@@ -147,32 +147,40 @@ class NetworkCache:
     def result(self, spec: NetworkSpec, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``'s result for ``key``, computed with ``spec``'s network once and kept
         while that network is (results never outlive the network they came from)."""
-        with self._lock:
-            store = self._results.setdefault(spec, OrderedDict())
-            if key in store:
-                store.move_to_end(key)
-                return store[key]  # type: ignore[no-any-return]
-        value = compute()
-        with self._lock:
-            store = self._results.setdefault(spec, OrderedDict())
-            store[key] = value
-            while len(store) > self.results_per_network:
-                store.popitem(last=False)
-        return value
+        return self._kept(
+            lambda: self._results.setdefault(spec, OrderedDict()),
+            key,
+            compute,
+            self.results_per_network,
+        )
 
     def model(self, key: Hashable, load: Callable[[], T]) -> T:
         """A network that is not built from a spec (a feed-forward model read from a file),
         ``load()``-ed once for ``key`` (e.g. a digest of the file) and kept like the networks
         (the ``capacity`` most recently used)."""
+        return self._kept(lambda: self._models, key, load, self.capacity)
+
+    def _kept(
+        self,
+        store: Callable[[], OrderedDict[Hashable, Any]],
+        key: Hashable,
+        compute: Callable[[], T],
+        limit: int,
+    ) -> T:
+        """``compute()``'s value for ``key`` in the least-recently-used ``store()`` of at most
+        ``limit`` entries. Computed outside the lock; the store is looked up again afterwards,
+        as a network rebuilt meanwhile replaces its results' store."""
         with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]  # type: ignore[no-any-return]
-        value = load()
+            kept = store()
+            if key in kept:
+                kept.move_to_end(key)
+                return kept[key]  # type: ignore[no-any-return]
+        value = compute()
         with self._lock:
-            self._models[key] = value
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
+            kept = store()
+            kept[key] = value
+            while len(kept) > limit:
+                kept.popitem(last=False)
         return value
 
     def clear(self) -> None:
