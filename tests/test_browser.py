@@ -351,6 +351,46 @@ def test_built_in_paintings_are_offered_as_thumbnails(
     assert "The Starry Night" not in page.locator("#builtin-styles").inner_text()
 
 
+def paint(page: Page, editor: str, strokes: list[tuple[float, float, float, float]]) -> None:
+    """Brush strokes over an image editor's canvas, in fractions of its width and height."""
+    page.locator(f"{editor} button[aria-label='Brush']").click()
+    box = page.locator(f"{editor} canvas").first.bounding_box()
+    assert box is not None
+    for x0, y0, x1, y1 in strokes:
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y1 * box["height"], steps=8)
+        page.mouse.up()
+
+
+def test_regions_painted_in_the_browser_keep_the_photo_there(
+    page: Page, images: dict[str, Path], tmp_path: Path
+) -> None:
+    upload(page, images["photo"], images["waves"])
+    page.locator("#regions-box button").first.click()
+    legend = page.locator("#regions-legend")
+    wait_until(lambda: "waves.png" in legend.inner_text(), 20, "the legend to name the style")
+    assert "keep the photo" in legend.inner_text()
+    page.locator("#regions canvas").first.wait_for(timeout=20_000)
+    # The brush starts white ("keep the photo"): paint a band over the photo (strokes start
+    # on the picture, which the editor shows centred in its canvas).
+    page.wait_for_timeout(500)
+    paint(page, "#regions", [(0.3, 0.15 + k * 0.035, 0.45, 0.15 + k * 0.035) for k in range(21)])
+    set_numbers(page, size=96, iterations=40, strength=5)
+    page.click("#start")
+    wait_until(lambda: progress(page)["kind"] in ("done", "error"), 120, "the masked run to end")
+    assert progress(page)["kind"] == "done", message(page)
+    img, _, _ = png_metadata(download(page, tmp_path / "regions.png"))
+    out = np.asarray(img, dtype=np.float32)
+    photo = np.asarray(Image.open(images["photo"]).convert("RGB"), dtype=np.float32)
+    assert out.shape == photo.shape
+    # The brushed band is the photo, pixel for pixel (held fixed); the rest took the painting.
+    same = (out == photo).all(axis=2)
+    assert same.mean() > 0.08, same.mean()
+    right = np.abs(out - photo)[:, -photo.shape[1] // 4 :].mean()
+    assert same[:, -photo.shape[1] // 4 :].mean() < 0.02 and right > 10, right
+
+
 def test_two_visitors_take_turns(
     browser: Browser, server: Server, images: dict[str, Path], tmp_path: Path
 ) -> None:

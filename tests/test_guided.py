@@ -254,8 +254,9 @@ def test_masked_run_gives_each_region_its_own_painting(use_tiny_net: None) -> No
         assert r.edge_style is not None and r.edge_content is None
     assert rest.style is None and rest.content is not None and rest.edge_content is not None
     assert rest.content < 0.5 * min(x.content for x in (a, b) if x.content is not None)
-    # No style gradient reaches the photo's strip (restyle.objective.masks.region_channels);
-    # only the content term moves it, to keep the deep features its neighbours share.
+    # The photo's strip is the photo, pixel for pixel: pixels no mask covers are held fixed
+    # (their neighbours' style terms would reach into them through the receptive fields).
+    kept, photo_ = (np.asarray(im)[:, w // 3 + 1 : 2 * w // 3 - 1] for im in (out, content))
+    assert np.array_equal(kept, photo_)
     change = np.abs(np.asarray(out, float) - np.asarray(content, float)).mean(axis=(0, 2))
-    middle, sides = change[w // 3 : 2 * w // 3].mean(), change[: w // 3].mean()
-    assert middle < 0.3 * sides and sides > 20
+    assert change[: w // 3].mean() > 20

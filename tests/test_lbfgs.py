@@ -9,8 +9,8 @@ import torch
 from restyle.optim.lbfgs import BoxLBFGS
 
 
-def _run(x: torch.Tensor, loss_fn: object, steps: int) -> list[float]:
-    opt = BoxLBFGS([x], history_size=10)
+def _run(x: torch.Tensor, loss_fn: object, steps: int, **box: torch.Tensor) -> list[float]:
+    opt = BoxLBFGS([x], history_size=10, **box)
     losses = []
 
     def closure() -> torch.Tensor:
@@ -41,6 +41,32 @@ def test_minimum_outside_the_box_lands_on_the_boundary() -> None:
     _run(x, lambda v: ((v - target) ** 2).sum(), 100)
     torch.testing.assert_close(x.detach(), torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64),
                                atol=1e-6, rtol=0)  # fmt: skip
+
+
+def test_a_box_per_value_fixes_some_and_bounds_others() -> None:
+    # Spatial control's "keep the photo": values whose box is one point stay exactly there,
+    # the rest find the minimum within their own box.
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(12, 12, generator=gen, dtype=torch.float64)
+    h = a @ a.T + 0.5 * torch.eye(12, dtype=torch.float64)  # couples fixed and free values
+    target = torch.rand(12, generator=gen, dtype=torch.float64)
+    start = torch.full((12,), 0.25, dtype=torch.float64)
+    lower = torch.zeros(12, dtype=torch.float64)
+    upper = torch.ones(12, dtype=torch.float64)
+    lower[:4] = upper[:4] = start[:4]  # fixed
+    upper[4:8] = 0.2  # a narrow box the minimum lies outside of, for some
+    x = torch.minimum(start, upper).requires_grad_(True)  # the loop starts inside the box
+    losses = _run(x, lambda v: 0.5 * (v - target) @ h @ (v - target), 300, lower=lower,
+                  upper=upper)  # fmt: skip
+    assert all(b <= a + 1e-15 for a, b in itertools.pairwise(losses))
+    assert torch.equal(x.detach()[:4], start[:4])
+    assert bool((x.detach() >= lower).all() and (x.detach() <= upper).all())
+    # The free values found a better point than each one's own target clamped to its box
+    # (the coupling to the held values matters).
+    free = start.clone()
+    free[4:] = target[4:].clamp(lower[4:], upper[4:])
+    held = 0.5 * float((free - target) @ h @ (free - target))  # a point the box allows
+    assert losses[-1] < held < losses[0]
 
 
 def test_nonconvex_quartic_decreases_monotonically() -> None:

@@ -36,6 +36,7 @@ from restyle.web.jobs import (
     parse_settings,
     result_name,
 )
+from restyle.web.regions import PALETTE, PHOTO_COLOUR, legend_html, region_masks
 
 HAS_GRADIO = importlib.util.find_spec("gradio") is not None
 
@@ -279,8 +280,11 @@ class FakeRun:
 def _runner(tmp_path: Path, **kw: Any) -> tuple[Runner, list[FakeRun]]:
     made: list[FakeRun] = []
 
-    def factory(c: Image.Image, s: list[Image.Image], settings: Settings) -> FakeRun:
+    def factory(
+        c: Image.Image, s: list[Image.Image], settings: Settings, masks: Any = None
+    ) -> FakeRun:
         made.append(FakeRun(c, s, settings, **kw))
+        made[-1].masks = masks
         return made[-1]
 
     return Runner(
@@ -618,3 +622,74 @@ def test_use_examples_fills_in_only_what_is_missing(tmp_path: Path) -> None:
     assert preview is not None and msg == ""
     assert h.use_examples([_named("mine.png")], [])[2] == []
     assert h.use_examples([], ["Other"])[2] == ["Other"]
+
+
+# --------------------------------------------------------------------------------------------
+# Regions painted over the photo
+
+
+def _layer(w: int, h: int, *boxes: tuple[str, tuple[int, int, int, int]]) -> Image.Image:
+    """A transparent brush layer with opaque rectangles in the given colours."""
+    layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    for colour, box in boxes:
+        layer.paste(Image.new("RGBA", (box[2] - box[0], box[3] - box[1]), colour), box[:2])
+    return layer
+
+
+def test_painted_regions_become_one_mask_per_style() -> None:
+    # Top strip in the second style's colour, a white (keep the photo) square; the rest is
+    # unpainted and goes to the first style.
+    layer = _layer(40, 30, (PALETTE[1], (0, 0, 40, 10)), (PHOTO_COLOUR, (5, 15, 15, 25)))
+    first, second = region_masks({"background": None, "layers": [layer]}, ["a.jpg", "b.jpg"])
+    m1, m2 = np.asarray(first) > 127, np.asarray(second) > 127
+    assert m2[:10].all() and not m2[10:].any()
+    assert not m1[:10].any() and not m1[15:25, 5:15].any()
+    assert m1[10:15].all() and m1[25:].all() and m1[15:25, 15:].all()
+    # A soft brush rim (half transparent) counts from half opacity on; a later layer wins.
+    rim = _layer(40, 30, (PALETTE[1], (0, 20, 40, 30)))
+    rim.putalpha(Image.new("L", (40, 30), 100))
+    top = _layer(40, 30, (PALETTE[0], (0, 0, 20, 10)))
+    first, second = region_masks({"layers": [layer, rim, top]}, ["a", "b"])
+    assert (np.asarray(first)[:10, :20] == 255).all() and (np.asarray(second)[20:, 30:] == 0).all()
+
+
+def test_nothing_painted_is_an_ordinary_run_and_bad_paint_is_a_message() -> None:
+    empty = Image.new("RGBA", (20, 10), (0, 0, 0, 0))
+    assert region_masks(None, ["a"]) is None
+    assert region_masks({"layers": []}, ["a"]) is None
+    assert region_masks({"layers": [empty]}, ["a"]) is None
+    third = _layer(20, 10, (PALETTE[2], (0, 0, 5, 5)))
+    with pytest.raises(RestyleError, match="colour of style 3, but the run has 2 styles"):
+        region_masks({"layers": [third]}, ["a", "b"])
+    with pytest.raises(RestyleError, match=r"style 2 \(b.png\) has no region"):
+        region_masks({"layers": [_layer(20, 10, (PHOTO_COLOUR, (0, 0, 5, 5)))]}, ["a", "b.png"])
+    with pytest.raises(RestyleError, match="keep the whole photo"):
+        region_masks({"layers": [_layer(20, 10, (PHOTO_COLOUR, (0, 0, 20, 10)))]}, ["a"])
+
+
+def test_the_legend_names_each_style_beside_its_colour() -> None:
+    html = legend_html(["sky <b>.png", "town.png"])
+    assert html.index(PALETTE[0]) < html.index("sky &lt;b&gt;.png") < html.index(PALETTE[1])
+    assert "town.png" in html and PHOTO_COLOUR in html and "keep the photo" in html
+    assert "<b>" not in html
+
+
+def test_handlers_pass_painted_regions_to_the_run(tmp_path: Path) -> None:
+    h = Handlers(AppConfig(work_dir=tmp_path))
+    h.runner, made = _runner(tmp_path)
+    content, style = _named("photo.png", 24, 16), _named("art.png", 8, 8, seed=1)
+    canvas = h.canvas(content)
+    assert canvas is not None and canvas["background"].size == (24, 16) and not canvas["layers"]
+    assert h.canvas(None) is None
+    numbers = {"size": 64, "iterations": 3, "style_strength": 1, "color": "none"}
+    regions = {"layers": [_layer(24, 16, (PHOTO_COLOUR, (0, 0, 8, 16)))]}
+    job = h.check(content, [style], [], numbers, regions)
+    updates = list(h.run(job, content, [style], [], numbers, regions))
+    assert updates[-1].kind == "done"
+    (mask,) = made[-1].masks
+    assert np.asarray(mask)[:, :8].max() == 0 and np.asarray(mask)[:, 8:].min() == 255
+    # A mistake in the painting is refused before anything is queued.
+    wrong = {"layers": [_layer(24, 16, (PALETTE[3], (0, 0, 8, 16)))]}
+    with pytest.raises(RestyleError, match="style 4"):
+        h.check(content, [style], [], numbers, wrong)
+    assert h.legend([style], []) == legend_html(["art.png"])

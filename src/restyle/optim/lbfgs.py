@@ -34,7 +34,8 @@ class BoxLBFGS(torch.optim.Optimizer):
     Args:
         params: a single tensor (wrapped in a list, as torch optimisers take it).
         history_size: number of curvature pairs kept.
-        lower, upper: the box.
+        lower, upper: the box: numbers, or tensors shaped like the pixels (a box per pixel).
+            A pixel whose box is a single value is fixed: its gradient is taken as zero.
         history_dtype: the dtype the curvature pairs are stored in (default: the tensor's).
             ``torch.bfloat16`` halves their memory; the recursion still computes in the
             tensor's dtype, and each pair's ``rho = 1 / (s . y)`` is taken from the stored
@@ -50,8 +51,9 @@ class BoxLBFGS(torch.optim.Optimizer):
     the allocator could not reuse).
     """
 
-    def __init__(self, params: list[torch.Tensor], history_size: int = 20, lower: float = 0.0,
-                 upper: float = 1.0, history_dtype: torch.dtype | None = None) -> None:  # fmt: skip
+    def __init__(self, params: list[torch.Tensor], history_size: int = 20,
+                 lower: float | torch.Tensor = 0.0, upper: float | torch.Tensor = 1.0,
+                 history_dtype: torch.dtype | None = None) -> None:  # fmt: skip
         super().__init__(params, {"history_size": history_size})
         if len(self.param_groups) != 1 or len(self.param_groups[0]["params"]) != 1:
             raise ValueError("BoxLBFGS optimises exactly one tensor")
@@ -61,8 +63,20 @@ class BoxLBFGS(torch.optim.Optimizer):
         if not self.x.is_contiguous():
             raise ValueError("BoxLBFGS needs a contiguous tensor")
         self.history_size = history_size
-        self.lower, self.upper = lower, upper
         n, device, dtype = self.x.numel(), self.x.device, self.x.dtype
+        # The box: two numbers, or (flat) a lower and an upper value per pixel.
+        self._range = (
+            float(lower) if not isinstance(lower, torch.Tensor) else 0.0,
+            float(upper) if not isinstance(upper, torch.Tensor) else 1.0,
+        )
+        self._box: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._fixed: torch.Tensor | None = None
+        if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):
+            lo, hi = (
+                torch.as_tensor(b, dtype=dtype, device=device).expand_as(self.x).reshape(-1)
+                for b in (lower, upper)
+            )
+            self._box, self._fixed = (lo, hi), hi <= lo
 
         def vector() -> torch.Tensor:
             return torch.empty(n, dtype=dtype, device=device)
@@ -96,6 +110,8 @@ class BoxLBFGS(torch.optim.Optimizer):
         if grad is None:
             raise RuntimeError("the closure did not compute a gradient")
         out.copy_(grad.detach().reshape(-1))
+        if self._fixed is not None:
+            out.masked_fill_(self._fixed, 0.0)
         return float(loss)
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
@@ -136,7 +152,11 @@ class BoxLBFGS(torch.optim.Optimizer):
         step = self._v
         t = 1.0
         for _ in range(MAX_BACKTRACKS + 1):
-            torch.add(x0, d, alpha=t, out=x).clamp_(self.lower, self.upper)
+            torch.add(x0, d, alpha=t, out=x)
+            if self._box is not None:
+                x.clamp_(*self._box)
+            else:
+                x.clamp_(*self._range)
             f1 = self._evaluate(closure, g1)
             torch.sub(x, x0, out=step)
             if f1 <= f0 + ARMIJO * float(g0.dot(step)) and f1 == f1:  # f1 == f1: not NaN

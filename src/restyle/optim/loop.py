@@ -47,15 +47,36 @@ class Problem(Protocol):
         """The start of the first scale, ``(N, 3, height, width)`` in [0, 1]."""
         ...
 
+    def bounds(self, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The box each pixel lives in at this size, ``(lower, upper)`` broadcastable to the
+        image; a pixel with ``lower == upper`` is fixed. None: every pixel in [0, 1]."""
+        ...
 
-def make_optimizer(x: torch.Tensor, settings: Settings) -> torch.optim.Optimizer:
-    """The optimiser ``settings`` ask for, over the pixels ``x``."""
+
+#: (lower, upper) of every pixel, numbers or tensors.
+Box = tuple[float | torch.Tensor, float | torch.Tensor]
+
+
+def clamp_to(x: torch.Tensor, box: Box) -> torch.Tensor:
+    """``x`` clamped into ``box`` in place."""
+    lower, upper = box
+    if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):
+        return x.clamp_(torch.as_tensor(lower).to(x), torch.as_tensor(upper).to(x))
+    return x.clamp_(lower, upper)
+
+
+def make_optimizer(
+    x: torch.Tensor, settings: Settings, box: Box = (0.0, 1.0)
+) -> torch.optim.Optimizer:
+    """The optimiser ``settings`` ask for, over the pixels ``x`` in ``box`` (L-BFGS keeps
+    them there; Adam's steps are clamped by the loop)."""
     if settings.optimizer == "lbfgs":
         # float64 pixels (exact checks) keep float64 pairs.
         dtype = LBFGS_HISTORY_DTYPE if x.dtype == torch.float32 else x.dtype
         pair = 2 * x.numel() * dtype.itemsize
         history = max(3, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair))
-        return BoxLBFGS([x], history_size=history, lower=0.0, upper=1.0, history_dtype=dtype)
+        lower, upper = box
+        return BoxLBFGS([x], history_size=history, lower=lower, upper=upper, history_dtype=dtype)
     return torch.optim.Adam([x], lr=settings.learning_rate)
 
 
@@ -100,14 +121,15 @@ class Optimization:
         return (self._best if self._best is not None else self._x).detach()
 
     def _steps(
-        self, terms: list[Term], x: torch.Tensor, n_steps: int
+        self, terms: list[Term], x: torch.Tensor, n_steps: int, box: Box
     ) -> Iterator[dict[str, float]]:
-        """Optimise ``x`` in place for up to ``n_steps``, yielding each step's loss terms.
+        """Optimise ``x`` in place (within ``box``) for up to ``n_steps``, yielding each step's
+        loss terms.
 
         Stops early once the relative change of the loss stays below the tolerance for
         :data:`PATIENCE` steps; a non-finite loss sends ``x`` back to the best point.
         """
-        opt = make_optimizer(x, self.settings)
+        opt = make_optimizer(x, self.settings, box)
         last: dict[str, float] = {}
         # The optimiser sees the loss divided by its value at the scale's start: L-BFGS's
         # first step and its curvature test (y.s > 1e-10) depend on the loss's absolute size,
@@ -153,9 +175,9 @@ class Optimization:
                     )
                 with torch.no_grad():
                     x.copy_(self._best)
-                opt = make_optimizer(x, self.settings)
+                opt = make_optimizer(x, self.settings, box)
             with torch.no_grad():
-                x.clamp_(0, 1)
+                clamp_to(x, box)
             yield last
             change = abs(prev - total) / max(abs(total), 1e-12)
             prev = total
@@ -180,11 +202,12 @@ class Optimization:
                 x0 = F.interpolate(
                     prev_x.detach(), size=(h, w), mode="bicubic", align_corners=False
                 )
-            x = x0.clamp(0, 1).detach().contiguous().requires_grad_(True)
+            box: Box = self.problem.bounds(w, h) or (0.0, 1.0)
+            x = clamp_to(x0.detach().clone(), box).contiguous().requires_grad_(True)
             self._x, self._best = x, None
             last_scale = si == len(self.sizes) - 1
             pending: Progress | None = None
-            for step, losses in enumerate(self._steps(terms, x, n_steps), start=1):
+            for step, losses in enumerate(self._steps(terms, x, n_steps, box), start=1):
                 if pending is not None:
                     yield pending
                 done_steps += 1

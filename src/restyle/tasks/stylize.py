@@ -124,9 +124,14 @@ class StyleRun:
         return to_tensor(resize(img, w, h)).to(self.device)
 
     def image(self) -> Image.Image:
-        """The current image, as the user would get it (colour recombined), or the content photo
-        at output size if optimisation has not started."""
+        """The current image, as the user would get it (colour recombined). Before the first
+        step: the instant result for ``init="fast"`` (made now if need be), else the content
+        photo, at output size."""
         x = self._optimization.current() if self._optimization is not None else None
+        if x is None and self.settings.init == "fast" and self.content is not None:
+            if self.start is None:  # made now (about a second), so that it shows at once
+                self.start = self._fast_start()
+            return resize(to_pil(self.start.float().clamp(0, 1)), self.width, self.height)
         if x is None:
             ref = self.content if self.content is not None else self.styles[0]
             return resize(ref, self.width, self.height)
@@ -173,7 +178,20 @@ class StyleRun:
         # The paintings were already colour-matched for color=histogram.
         colour = "none" if s.color == "histogram" else s.color
         fast = s.replace(width=self.width, height=self.height, style_blend=blend, color=colour)
-        return to_tensor(instant(self.content, styles, fast)).to(self.device)
+        if self.masks is None:
+            return to_tensor(instant(self.content, styles, fast)).to(self.device)
+        # Spatial control: each region painted with its own painting, the photo where no mask
+        # reaches (soft masks blend; overlapping ones share by weight).
+        one = fast.replace(style_blend=None)
+        w, h = self.width, self.height
+        photo = to_tensor(resize(self.content, w, h))
+        weights = [mask_tensor(m, w, h)[None, None] for m in self.masks]
+        total = torch.stack(weights).sum(0)
+        out = photo * (1 - total.clamp(max=1))
+        for painting, m in zip(styles, weights, strict=True):
+            share = m / total.clamp(min=1)
+            out = out + share * to_tensor(instant(self.content, [painting], one))
+        return out.clamp(0, 1).to(self.device)
 
     def _scale_content(self, w: int, h: int) -> torch.Tensor | None:
         """The photo at ``w`` x ``h`` as the network sees it (grey for luminance transfer);
@@ -342,6 +360,20 @@ class StyleRun:
     def first_image(self, width: int, height: int) -> torch.Tensor:
         """Where the first scale starts (see :class:`restyle.optim.loop.Problem`)."""
         return self._first_image(width, height)
+
+    def bounds(self, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Spatial control: pixels no mask covers are the photo's, fixed, so that a region kept
+        as the photo stays exactly the photo (the style terms of the regions around it would
+        otherwise reach into it through the network's receptive fields); a pixel covered by
+        a fraction ``m`` of the masks may move within ``m`` of the photo (feathered edges).
+        None without masks (see :class:`restyle.optim.loop.Problem`)."""
+        content = self._scale_content(width, height)
+        if self.masks is None or content is None:
+            return None
+        m = torch.stack([mask_tensor(k, width, height) for k in self.masks]).sum(0).clamp(max=1)
+        m = m.to(content.device, content.dtype)[None, None]
+        lower = content * (1 - m)
+        return lower, lower + m
 
     def _network(self) -> VGGFeatures:
         s = self.settings

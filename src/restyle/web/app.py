@@ -38,7 +38,9 @@ from .jobs import (
     escape,
     load_upload,
     parse_settings,
+    shrink,
 )
+from .regions import BRUSH_COLOURS, PALETTE, legend_html, region_masks
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -64,6 +66,11 @@ CSS = """
 .rs-message.rs-ok { background: #eaf7ee; color: #1d5e2f; border: 1px solid #b7e1c2; }
 .rs-message.rs-note { background: #fff6e0; color: #6b4e00; border: 1px solid #f0d999; }
 #preview img { width: 100%; height: 100%; object-fit: contain; }
+.rs-legend ul { display: flex; flex-wrap: wrap; gap: 4px 14px; list-style: none; padding: 0;
+  margin: 0 0 4px 0; }
+.rs-legend p { margin: 0; font-size: var(--text-sm); }
+.rs-swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px;
+  border: 1px solid #9ca3af; vertical-align: -2px; }
 footer { display: none !important; }
 """
 
@@ -72,7 +79,12 @@ COLOR_LABELS = {
     "luminance": "Keep the photo's colours (luminance only)",
     "histogram": "Match the painting's colours to the photo first",
 }
-INIT_LABELS = {"content": "The photo", "noise": "White noise", "style": "The painting"}
+INIT_LABELS = {
+    "content": "The photo",
+    "fast": "The instant painting (shown at once, then refined)",
+    "noise": "White noise",
+    "style": "The painting",
+}
 
 
 @dataclass
@@ -114,6 +126,8 @@ def message_html(kind: str, text: str) -> str:
 
 
 IDLE = progress_html("idle", "Upload a photo and a style (or use the examples), then Start.", 0)
+#: Longest side of the photo under the region brush (masks are resized to the output anyway).
+REGION_CANVAS_SIDE = 1024
 
 
 def _gallery(uploaded: Sequence[NamedImage], builtin: Sequence[NamedImage]) -> list[Any]:
@@ -232,7 +246,8 @@ class Handlers:
         uploaded: Sequence[NamedImage] | None,
         builtin: Sequence[str] | None,
         numbers: dict[str, Any],
-    ) -> tuple[NamedImage, list[NamedImage], Settings]:
+        regions: Any = None,
+    ) -> tuple[NamedImage, list[NamedImage], Settings, list[Image.Image] | None]:
         if not isinstance(content, NamedImage):
             raise RestyleError("upload a content photo first (or use the example photo)")
         styles = [s for s in uploaded or [] if isinstance(s, NamedImage)]
@@ -242,7 +257,30 @@ class Handlers:
         if len(styles) > MAX_STYLES:
             raise RestyleError(f"at most {MAX_STYLES} style images, got {len(styles)}")
         settings = parse_settings(base=self.config.base, **numbers)
-        return content, styles, settings
+        masks = region_masks(regions, [s.name for s in styles])
+        return content, styles, settings, masks
+
+    def style_names(
+        self, uploaded: Sequence[NamedImage] | None, builtin: Sequence[str] | None
+    ) -> list[str]:
+        """The names of the run's styles, in order (uploads first, then built-in ones)."""
+        names = [s.name for s in uploaded or [] if isinstance(s, NamedImage)]
+        return names + [n for n in builtin or [] if isinstance(n, str)]
+
+    def legend(self, uploaded: Sequence[NamedImage] | None, builtin: Sequence[str] | None) -> str:
+        """The region brush's legend for the chosen styles."""
+        return legend_html(self.style_names(uploaded, builtin))
+
+    @staticmethod
+    def canvas(content: NamedImage | None) -> dict[str, Any] | None:
+        """The region editor's value for a new photo: the photo, nothing painted."""
+        if not isinstance(content, NamedImage):
+            return None
+        return {
+            "background": shrink(content.image, REGION_CANVAS_SIDE),
+            "layers": [],
+            "composite": None,
+        }
 
     def check(
         self,
@@ -250,13 +288,14 @@ class Handlers:
         uploaded: Sequence[NamedImage] | None,
         builtin: Sequence[str] | None,
         numbers: dict[str, Any],
+        regions: Any = None,
     ) -> str:
         """Check a request and register a job; returns its id.
 
         Raises:
             RestyleError: With the message for the page if the request makes no sense.
         """
-        self._request(content, uploaded, builtin, numbers)
+        self._request(content, uploaded, builtin, numbers, regions)
         return self.jobs.create().id
 
     def run(
@@ -266,18 +305,20 @@ class Handlers:
         uploaded: Sequence[NamedImage] | None,
         builtin: Sequence[str] | None,
         numbers: dict[str, Any],
+        regions: Any = None,
     ) -> Iterator[Update]:
-        """Run the job ``job_id`` (registered by :meth:`check`) and yield its updates."""
+        """Run the job ``job_id`` (registered by :meth:`check`) and yield its updates; ``regions``
+        is the region editor's value (see :mod:`restyle.web.regions`)."""
         job = self.jobs.get(job_id)
         if job is None:
             yield Update("error", "this run is unknown or has expired; press Start again")
             return
         try:
-            c, styles, settings = self._request(content, uploaded, builtin, numbers)
+            c, styles, settings, masks = self._request(content, uploaded, builtin, numbers, regions)
         except RestyleError as e:
             yield Update("error", str(e))
             return
-        yield from self.runner.run(job, c, styles, settings)
+        yield from self.runner.run(job, c, styles, settings, masks)
 
     def cancel(self, job_id: str | None) -> str:
         """Cancel the job ``job_id``; returns the message for the page."""
@@ -392,6 +433,29 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     buttons=[],
                     elem_id="builtin-gallery",
                 )
+                with gr.Accordion(
+                    "Regions: paint where each style goes (optional)",
+                    open=False,
+                    elem_id="regions-box",
+                ):
+                    legend = gr.HTML(legend_html([]), elem_id="regions-legend")
+                    regions = gr.ImageEditor(
+                        type="pil",
+                        image_mode="RGBA",
+                        sources=(),
+                        transforms=(),
+                        layers=False,
+                        brush=gr.Brush(
+                            colors=list(BRUSH_COLOURS),
+                            default_color=BRUSH_COLOURS[len(PALETTE)],
+                            color_mode="fixed",
+                        ),
+                        eraser=gr.Eraser(),
+                        format="png",
+                        label="Regions (brush over the photo)",
+                        height=360,
+                        elem_id="regions",
+                    )
                 strength = gr.Slider(
                     MIN_STRENGTH,
                     min(MAX_STRENGTH, 10.0),
@@ -452,22 +516,26 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 )
 
         quick: dict[str, Any] = {"queue": False, "api_visibility": "private"}
+        # The region brush paints over the current photo, and its legend names the chosen
+        # styles: each event that changes them is followed by the editor's or legend's update
+        # (Gradio cannot watch a State holding images for changes).
         content_file.upload(
             h.content_uploaded, content_file, [content_state, content_preview, message], **quick
-        )
+        ).then(h.canvas, content_state, regions, **quick)
         content_file.clear(
             lambda: (None, None, ""), None, [content_state, content_preview, message], **quick
-        )
+        ).then(h.canvas, content_state, regions, **quick)
         for ev in (styles_file.upload, styles_file.clear, styles_file.delete):
             ev(
                 h.styles_uploaded,
                 [styles_file, builtin],
                 [styles_state, styles_gallery, message],
                 **quick,
-            )
+            ).then(h.legend, [styles_state, builtin], legend, **quick)
         builtin.change(
             h.builtin_changed, [styles_state, builtin], [styles_gallery, message], **quick
         )
+        builtin.change(h.legend, [styles_state, builtin], legend, **quick)
 
         def pick_builtin(names: Any, evt: gr.SelectData) -> list[str]:
             return h.toggle_builtin(names, evt.index)
@@ -486,7 +554,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             [styles_state, builtin],
             [content_state, content_preview, content_file, builtin, message],
             **quick,
-        )
+        ).then(h.canvas, content_state, regions, **quick)
 
         settings_inputs = [
             content_state,
@@ -498,13 +566,23 @@ def build_app(config: AppConfig) -> gr.Blocks:
             color,
             seed,
             init,
+            regions,
         ]
 
         def begin(
-            content: Any, uploaded: Any, names: Any, k: Any, s: Any, n: Any, c: Any, sd: Any, i: Any
+            content: Any,
+            uploaded: Any,
+            names: Any,
+            k: Any,
+            s: Any,
+            n: Any,
+            c: Any,
+            sd: Any,
+            i: Any,
+            r: Any,
         ) -> tuple[Any, ...]:
             try:
-                job_id = h.check(content, uploaded, names, _numbers(k, s, n, c, sd, i))
+                job_id = h.check(content, uploaded, names, _numbers(k, s, n, c, sd, i), r)
             except RestyleError as e:
                 raise gr.Error(str(e), duration=20, print_exception=False) from None
             return (
@@ -527,9 +605,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
             c: Any,
             sd: Any,
             i: Any,
+            r: Any,
         ) -> Iterator[tuple[Any, ...]]:
             shown: tuple[tuple[int, int], bytes] | None = None
-            for u in h.run(job_id, content, uploaded, names, _numbers(k, s, n, c, sd, i)):
+            for u in h.run(job_id, content, uploaded, names, _numbers(k, s, n, c, sd, i), r):
                 # An image identical to the one on the page is not sent again: Gradio would
                 # rewrite the same cache file (named by a hash of its bytes) while the browser
                 # may still be reading it, which breaks that download mid-file.

@@ -51,7 +51,7 @@ MIN_STRENGTH, MAX_STRENGTH = 0.01, 100.0
 #: Largest seed (fits a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
 #: How a run may start on the page (an image path is not offered: the browser names no files).
-WEB_INIT_KINDS: tuple[str, ...] = ("content", "noise", "style")
+WEB_INIT_KINDS: tuple[str, ...] = ("content", "noise", "style", "fast")
 #: Largest upload in bytes (the framework enforces it too, before the file reaches Python).
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 #: Largest upload in pixels, read from the header before decoding (40 MP is 120 MB as RGB).
@@ -78,8 +78,9 @@ class RunLike(Protocol):
         ...
 
 
-#: Makes a run from the content image, the style images and the settings.
-RunFactory = Callable[[Image.Image, list[Image.Image], Settings], RunLike]
+#: Makes a run from the content image, the style images, the settings and the region masks
+#: (one per style, or None for an ordinary run).
+RunFactory = Callable[[Image.Image, list[Image.Image], Settings, list[Image.Image] | None], RunLike]
 
 
 @dataclass(frozen=True)
@@ -439,13 +440,18 @@ class Runner:
         self._stylize = stylize
 
     def _start(
-        self, content: NamedImage, styles: Sequence[NamedImage], settings: Settings
+        self,
+        content: NamedImage,
+        styles: Sequence[NamedImage],
+        settings: Settings,
+        masks: list[Image.Image] | None,
     ) -> RunLike:
+        paintings = [s.image for s in styles]
         if self._stylize is not None:
-            return self._stylize(content.image, [s.image for s in styles], settings)
+            return self._stylize(content.image, paintings, settings, masks)
         from ..api import stylize_iter
 
-        return stylize_iter(content.image, [s.image for s in styles], settings)
+        return stylize_iter(content.image, paintings, settings, masks=masks)
 
     def run(
         self,
@@ -453,6 +459,7 @@ class Runner:
         content: NamedImage,
         styles: Sequence[NamedImage],
         settings: Settings,
+        masks: list[Image.Image] | None = None,
     ) -> Iterator[Update]:
         """Run ``job`` and report as it goes; the last update is final (``update.final``).
 
@@ -461,6 +468,7 @@ class Runner:
             content: The content photo.
             styles: One or more style images.
             settings: Validated settings (see :func:`parse_settings`).
+            masks: Spatial control: one mask per style (see :mod:`restyle.web.regions`).
 
         Yields:
             Updates: ``loading`` first (with the starting image), then ``progress`` (a new
@@ -475,7 +483,7 @@ class Runner:
         last: Progress | None = None
         run: RunLike | None = None
         try:
-            run = self._start(content, styles, settings)
+            run = self._start(content, styles, settings, masks)
             yield Update(
                 "loading", "Preparing the network and the style targets…", image=run.image()
             )
