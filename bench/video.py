@@ -19,9 +19,12 @@ its own): ``independent`` (every frame a normal coarse-to-fine run from its own 
 ``video`` (restyle's video mode with the default temporal weight: the first frame as
 ``independent``'s, the later ones from the previous result warped in, with the temporal term)
 and ``video-wX`` for each weight X of ``--weights`` (``video-w0``: the warped start without
-the term). Outputs are PNG frames (no video compression in the numbers). The warping error
-(Lai et al. 2018) of each output, and of the input itself (the floor), is measured by
-:func:`restyle.tasks.video.video_warping_error`.
+the term); and the feed-forward runs ``fast-bB`` for each blend B of ``--blends``: every frame
+painted by the arbitrary-style network (Ghiasi et al. 2017) in one pass, ``fast-b0`` plain
+per-frame, the others blended with the previous result warped in where the flow is reliable
+(``restyle video --fast --blend B``). Outputs are PNG frames (no video compression in the
+numbers). The warping error (Lai et al. 2018) of each output, and of the input itself (the
+floor), is measured by :func:`restyle.tasks.video.video_warping_error`.
 
 Writes ``bench/results/video.json``, ``video.md``, ``video.png`` and the side-by-side GIF
 ``docs/images/video_flicker.gif`` (independent | video, Big Buck Bunny).
@@ -105,6 +108,8 @@ def child(args: argparse.Namespace) -> None:
     }
     if args.mode.startswith("video-w"):
         overrides["temporal_weight"] = float(args.mode[len("video-w") :])
+    if args.mode.startswith("fast-b"):
+        overrides.update(network="arbitrary", blend=float(args.mode[len("fast-b") :]))
     if args.clip_input.endswith(".mp4"):
         overrides.update(start=BBB_START, duration=args.frames / FPS)
     else:
@@ -128,9 +133,18 @@ def child(args: argparse.Namespace) -> None:
 # ----- the parent ---------------------------------------------------------------------------
 
 
+def all_modes(args: argparse.Namespace) -> list[str]:
+    """The runs of each clip (see the module docstring)."""
+    return (
+        ["independent", "video"]
+        + [f"video-w{w:g}" for w in args.weights]
+        + [f"fast-b{b:g}" for b in args.blends]
+    )
+
+
 def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     clips = {"bbb": str(bbb_path()), "pan": str(make_pan(work / "pan_input", args.frames, 640))}
-    modes = ["independent", "video"] + [f"video-w{w:g}" for w in args.weights]
+    modes = all_modes(args)
     jobs = [(clip, mode) for clip in args.clips for mode in modes]
     running: list[tuple[str, str, subprocess.Popen[bytes]]] = []
     pending = list(jobs)
@@ -154,8 +168,7 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def score_existing(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     clips = {"bbb": str(bbb_path()), "pan": str(work / "pan_input")}
-    modes = ["independent", "video"] + [f"video-w{w:g}" for w in args.weights]
-    return score(args, work, clips, modes)
+    return score(args, work, clips, all_modes(args))
 
 
 def common_args(args: argparse.Namespace) -> list[str]:
@@ -191,11 +204,14 @@ def score(
             s = video_warping_error(out / "frames", clips[clip], start=start, fps=FPS)
             seconds = log["seconds"]
             later = seconds[1:]
-            weight = None
+            weight = blend = None
             if mode.startswith("video"):
                 weight = float(mode[7:]) if mode != "video" else Settings().temporal_weight
+            if mode.startswith("fast-b"):
+                blend = float(mode[len("fast-b") :])
             entry[mode] = {
                 "temporal_weight": weight,
+                "blend": blend,
                 "warping_error": s.output,
                 "first_seconds": seconds[0],
                 "later_seconds": sum(later) / len(later) if later else None,
@@ -244,9 +260,14 @@ def report(results: dict[str, Any], work: Path | None, note: str) -> str:
 
 
 def label(entry: dict[str, Any], mode: str) -> str:
-    """``independent``, or ``video, temporal 1e+03 (default)`` ..."""
+    """``independent``, ``video, temporal 1e+03 (default)``, ``fast, blend 0.6 (default)``..."""
     from restyle.config import Settings
+    from restyle.tasks.video import VideoOptions
 
+    blend = entry.get("blend")
+    if blend is not None:
+        default = " (default)" if blend == VideoOptions().blend else ""
+        return f"fast, blend {blend:g}{default}" if blend else "fast, plain per-frame"
     weight = entry.get("temporal_weight")
     if weight is None:
         return mode
@@ -327,6 +348,13 @@ def main() -> None:
         nargs="*",
         default=[0.0],
         help="more video runs with these temporal weights (0: the warped start only)",
+    )
+    p.add_argument(
+        "--blends",
+        type=float,
+        nargs="*",
+        default=[0.0, 0.6],
+        help="feed-forward runs (--fast) with these blends (0: plain per-frame)",
     )
     p.add_argument("--jobs", type=int, default=2, help="runs at once")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")

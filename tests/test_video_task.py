@@ -321,3 +321,59 @@ def test_ctrl_c_in_restyle_video_keeps_a_playable_video(
     code, err = run_cli([*argv, "--resume"])
     assert code == 0, err
     assert probe(out).frames == 4
+
+
+# ----- feed-forward frames -----------------------------------------------------------------
+
+
+def test_feed_forward_frames_blended_with_the_flow_flicker_less(
+    tmp_path: Path, style: Path
+) -> None:
+    from restyle.tasks.video import video_warping_error
+
+    clip = make_frames(tmp_path / "in", frames=6)
+    errors = {}
+    first = {}
+    for blend in (0.0, 0.6):
+        out = tmp_path / f"blend{blend:.0%}"
+        reports = list(
+            stylize_video(clip, str(style), out, size=64, network="arbitrary", blend=blend)
+        )
+        assert reports[-1].done and reports[-1].frames_done == 6
+        assert all(r.step is None for r in reports)  # painted in one pass: no optimisation
+        errors[blend] = video_warping_error(out, clip).output
+        first[blend] = np.asarray(Image.open(sorted(out.glob("*.png"))[0]))
+    # The first frame has nothing to blend with; later ones keep the previous result where
+    # the flow is reliable, and flicker less.
+    assert np.array_equal(first[0.0], first[0.6])
+    assert errors[0.6] < 0.7 * errors[0.0], errors
+
+
+def test_restyle_video_with_a_trained_model_and_its_bad_options(
+    tmp_path: Path, style: Path
+) -> None:
+    from restyle.net.transformer import TransformerConfig, TransformerNet
+    from restyle.tasks.train import save_model
+
+    model = tmp_path / "m.pt"
+    save_model(model, TransformerNet(TransformerConfig(widths=(4, 8, 8), blocks=1)), {})
+    clip = make_clip(tmp_path / "in.mp4", frames=3)
+    out = tmp_path / "out.mp4"
+    code, err = run_cli(
+        ["video", str(clip), "-o", str(out), "--model", str(model), "--size", "64", "-q"]
+    )
+    assert code == 0, err
+    assert probe(out).frames == 3 and probe(out).width == WIDTH
+    bad = [
+        (["--fast", "--model", str(model)], "give one"),
+        ([str(style), "--model", str(model)], "no STYLE with --model"),
+        ([str(style), "--blend", "0.5"], "--blend is for --fast and --model"),
+        ([str(style), "--fast", "--blend", "1"], "blend must be from 0"),
+        ([str(style), "--fast", "--style-strength", "2"], "runs from 0"),
+        (["--model", str(tmp_path / "none.pt")], "none.pt"),
+        ([], "give one or more style images"),
+    ]
+    for extra, message in bad:
+        code, err = run_cli(["video", str(clip), *extra, "-o", str(tmp_path / "x.mp4"), "-q"])
+        assert code == 2 and message in err and "Traceback" not in err, (extra, err)
+        assert len(err.strip().splitlines()) == 1, err

@@ -42,10 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  restyle video clip.mp4 starry-night -o out.mp4 --size 384 --duration 2\n"
         "  restyle video clip.mp4 starry-night -o out.mp4 --size 384 --resume\n"
+        "  restyle video clip.mp4 starry-night -o fast.mp4 --fast          # instant frames\n"
+        "  restyle video clip.mp4 -o mine.mp4 --model starry.pt             # a trained model\n"
         "  restyle score --video out.mp4 --input clip.mp4",
     )
     p.add_argument("input", metavar="INPUT", help="a video file, or a folder of PNG/JPEG frames")
-    p.add_argument("styles", nargs="+", metavar="STYLE", help="one or more style images")
+    p.add_argument(
+        "styles", nargs="*", metavar="STYLE", help="one or more style images (none with --model)"
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -86,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-frames", action="store_true", help="keep the work folder after a complete run"
     )
     g.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    f = p.add_argument_group("feed-forward (a fraction of a second per frame)")
+    f.add_argument(
+        "--fast",
+        action="store_true",
+        help="paint each frame with the arbitrary-style network (Ghiasi et al. 2017)",
+    )
+    f.add_argument("--model", metavar="FILE", help="paint each frame with a model of restyle train")
+    f.add_argument(
+        "--blend",
+        type=float,
+        help="with --fast or --model: how much of the previous result, warped into each frame "
+        f"by the optical flow, a frame keeps where the flow is reliable (default "
+        f"{_OPTIONS.blend:g}; 0: plain per-frame output, which flickers)",
+    )
     add_settings_arguments(p)
     add_output_arguments(p)
     return p
@@ -157,8 +175,21 @@ def main(argv: Sequence[str], stderr: IO[str]) -> int:
         )
     settings = settings_from_args(args)
     names = ("start", "duration", "frame_iterations", "independent", "resume", "work_dir",
-             "keep_frames", "fps")  # fmt: skip
+             "keep_frames", "fps", "blend")  # fmt: skip
     video_options = {k: getattr(args, k) for k in names if getattr(args, k) not in (None, False)}
+    if args.fast and args.model:
+        raise RestyleError("--fast and --model both choose the network: give one")
+    if args.model and args.styles:
+        raise RestyleError("a model paints in its own style: give no STYLE with --model")
+    if not args.model and not args.styles:
+        raise RestyleError("give one or more style images (or --model FILE)")
+    if args.blend is not None and not (args.fast or args.model):
+        raise RestyleError("--blend is for --fast and --model (the optimisation has its own tie)")
+    if args.fast or args.model:
+        from .apply import check_fast_strength
+
+        check_fast_strength(settings)
+        video_options["network"] = args.model or "arbitrary"
     runs = stylize_video(args.input, list(args.styles), args.output, settings, **video_options)
     reporter = FrameReporter(stderr, quiet=args.quiet, json_path=args.log_json)
     done = 0

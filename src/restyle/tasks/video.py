@@ -84,6 +84,7 @@ from ..objective.temporal import TemporalTerm
 from ..objective.terms import Term
 from ..optim.progress import Progress
 from ..optim.schedule import output_size
+from .apply import Painter, open_model
 from .stylize import StyleRun
 
 __all__ = [
@@ -95,6 +96,8 @@ __all__ = [
     "video_warping_error",
 ]
 
+#: :attr:`VideoOptions.network` of the arbitrary-style network (with the run's paintings).
+ARBITRARY = "arbitrary"
 #: Name of the record of a work folder.
 RECORD = "run.json"
 #: Version of that record's layout.
@@ -123,6 +126,11 @@ class VideoOptions:
         keep_frames: Keep the work folder after a complete run.
         flow_preset: DIS preset of the optical flow (``ultrafast``, ``fast``, ``medium``).
         mask_sigma: Softening of the reliability mask, in pixels (0: binary).
+        network: Paint each frame with a feed-forward network instead of optimising it:
+            ``"arbitrary"`` (Ghiasi et al.'s network with the paintings) or a model file of
+            ``restyle train``. None: the optimisation.
+        blend: With ``network``: how much of the previous result, warped into the frame, each
+            frame keeps where the flow is reliable (0: plain per-frame output, which flickers).
     """
 
     frame_iterations: int = 30
@@ -135,6 +143,8 @@ class VideoOptions:
     keep_frames: bool = False
     flow_preset: str = DEFAULT_PRESET
     mask_sigma: float = 1.0
+    network: str | None = None
+    blend: float = 0.6
 
     def __post_init__(self) -> None:
         n = self.frame_iterations
@@ -154,6 +164,11 @@ class VideoOptions:
         s = self.mask_sigma
         if not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
             raise RestyleError(f"mask_sigma must be 0 or more, got {s!r}")
+        b = self.blend
+        if not isinstance(b, (int, float)) or not 0 <= b < 1:
+            raise RestyleError(f"blend must be from 0 up to (not including) 1, got {b!r}")
+        if self.network is not None and (not isinstance(self.network, str) or not self.network):
+            raise RestyleError(f"network must be 'arbitrary' or a model file, got {self.network!r}")
 
     def replace(self, **changes: Any) -> VideoOptions:
         """A copy with ``changes`` applied (validated)."""
@@ -333,6 +348,12 @@ def _record(
     opts = dataclasses.asdict(options)
     for k in ("resume", "work_dir", "keep_frames"):
         opts.pop(k)
+    if options.network not in (None, ARBITRARY):  # a model file retrained in place
+        try:
+            stat = os.stat(str(options.network))
+            opts["model file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        except OSError:
+            pass
     return {
         "version": RECORD_VERSION,
         "input": os.path.abspath(os.fspath(input_path)),
@@ -365,6 +386,35 @@ class _Consistency:
     term: TemporalTerm
 
 
+def _warped_previous(
+    frame: Image.Image,
+    previous_frame: Image.Image,
+    previous_result: Image.Image,
+    options: VideoOptions,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The previous result warped into this frame by the flow of the input frames (at the
+    output size, both ways), and the flow's reliability ``(H, W)`` in [0, 1]."""
+    preset: Any = options.flow_preset
+    flow = optical_flow(frame, previous_frame, preset=preset)  # this frame -> previous
+    back = optical_flow(previous_frame, frame, preset=preset)
+    mask = reliability(flow, back, sigma=options.mask_sigma)
+    return np.clip(warp(_float_image(previous_result), flow), 0.0, 1.0), mask
+
+
+def _blended(
+    painted: Image.Image,
+    frame: Image.Image,
+    previous: tuple[Image.Image, Image.Image],
+    options: VideoOptions,
+) -> Image.Image:
+    """A feed-forward frame with the previous result warped into it, where the flow is
+    reliable: ``b c warped + (1 - b c) painted`` (``b``: :attr:`VideoOptions.blend`)."""
+    warped, mask = _warped_previous(frame, previous[0], previous[1], options)
+    keep = options.blend * mask[:, :, None]
+    out = keep * warped + (1.0 - keep) * _float_image(painted)
+    return Image.fromarray(np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8), "RGB")
+
+
 def _consistency(
     frame: Image.Image,
     previous_frame: Image.Image,
@@ -372,13 +422,9 @@ def _consistency(
     settings: Settings,
     options: VideoOptions,
 ) -> _Consistency:
-    """Flow both ways between the input frames (at the output size), the previous result warped
-    into this frame, its reliability, and the start with disocclusions filled from ``frame``."""
-    preset: Any = options.flow_preset
-    flow = optical_flow(frame, previous_frame, preset=preset)  # this frame -> previous
-    back = optical_flow(previous_frame, frame, preset=preset)
-    mask = reliability(flow, back, sigma=options.mask_sigma)
-    warped = np.clip(warp(_float_image(previous_result), flow), 0.0, 1.0)
+    """The previous result warped into this frame, its reliability, and the start with
+    disocclusions filled from ``frame``."""
+    warped, mask = _warped_previous(frame, previous_frame, previous_result, options)
     content = _float_image(frame)
     c = mask[:, :, None]
     start = c * warped + (1.0 - c) * content
@@ -475,7 +521,7 @@ def stylize_video_frames(
             missing folder, an unknown extension), or a work folder that does not fit.
     """
     opts = options or VideoOptions()
-    if not styles:
+    if not styles and opts.network in (None, ARBITRARY):
         raise RestyleError("at least one style image is needed")
     out_path = check_video_output(output, [input_path])
     reader = read_frames(input_path, start=opts.start, duration=opts.duration, fps=opts.fps)
@@ -518,6 +564,10 @@ def _frames(
     frame_settings = settings  # what each frame's StyleRun gets
     later_settings = settings.replace(multiscale=False, iterations=opts.frame_iterations)
     clock = _Clock(width, height, opts.frame_iterations, opts.independent)
+    # A model file is read (and checked) before anything is written.
+    painter = open_model(opts.network) if opts.network not in (None, ARBITRARY) else None
+    painter_settings = settings.replace(width=width, height=height)
+    painted_seconds: list[float] = []
     began = time.perf_counter()
     writer: VideoWriter | None = None
     previous: tuple[Image.Image, Image.Image] | None = None  # (input frame, result), both small
@@ -541,6 +591,9 @@ def _frames(
                 styles = [to_pil(color.match_histogram(to_tensor(s), first)) for s in styles]
                 frame_settings = settings.replace(color="none")
                 later_settings = later_settings.replace(color="none")
+                painter_settings = painter_settings.replace(color="none")
+            if opts.network == ARBITRARY:  # after the paintings' colours are matched
+                painter = Painter(ARBITRARY, None, list(styles), {})
 
         report = functools.partial(
             _report, began, frame=index, frames=frames, time=frame.time, width=width,
@@ -556,6 +609,21 @@ def _frames(
             continue
 
         t0 = time.perf_counter()
+        if painter is not None:
+            result = painter.paint(small, painter_settings)
+            if previous is not None and not opts.independent and opts.blend > 0:
+                result = _blended(result, small, previous, opts)
+            work.save(index, result)
+            writer.write(result)
+            seconds = time.perf_counter() - t0
+            painted_seconds.append(seconds)
+            done += 1
+            previous = (small, result)
+            left = max(0, frames - index - 1) * sum(painted_seconds) / len(painted_seconds)
+            yield report(
+                frames_done=done, frame_done=True, frame_seconds=seconds, eta=left, image=result
+            )
+            continue
         full = previous is None or opts.independent
         if full:
             run = StyleRun(small, styles, frame_settings, networks=networks)
