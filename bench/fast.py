@@ -159,6 +159,12 @@ def main() -> None:
         help="torch thread counts to measure, one table row each per size (0: torch's default)",
     )
     parser.add_argument("--no-sheet", action="store_true", help="skip the 512-px contact sheet")
+    parser.add_argument(
+        "--model",
+        help="a model file of restyle train: also time it, plot its training curve, and score "
+        "optimisation / arbitrary network / the model on the same photos (--compare-size px)",
+    )
+    parser.add_argument("--compare-size", type=int, default=384)
     args = parser.parse_args()
 
     import torch
@@ -220,6 +226,10 @@ def main() -> None:
     load_after = os.getloadavg()
 
     text = report(rows, load_s, first_s, thread_counts[0], ort, load_before[0], load_after[0])
+    if args.model:
+        torch.set_num_threads(thread_counts[0])
+        text += trained_model(Path(args.model), photos, photo_paths, args.sizes, args.repeats,
+                              args.compare_size)  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fast.md").write_text(text)
     print(text)
@@ -231,6 +241,126 @@ def main() -> None:
                     results[i, j] = instant(photo, [painting], settings)
         sheet(photos, paintings, results).save(RESULTS / "fast_sheet.jpg", quality=88)
         print(f"wrote {RESULTS / 'fast_sheet.jpg'}")
+
+
+def trained_model(
+    path: Path,
+    photos: list[Any],
+    photo_paths: list[Path],
+    sizes: list[int],
+    repeats: int,
+    compare_size: int,
+) -> str:
+    """The trained model's section: seconds (and frames per second) per image at each size and
+    at 320 px; its training curve (``train_curve.png``); and, on every photo, the scores of the
+    optimisation's default run, the arbitrary network and the model with the model's painting,
+    with a contact sheet of the three (``fast_compare.jpg``)."""
+    from tools.figures import contact_sheet
+
+    from restyle.config import Settings
+    from restyle.media.paintings import resolve_style
+    from restyle.metrics import Scorer
+    from restyle.tasks.apply import open_model
+    from restyle.tasks.instant import instant
+    from restyle.tasks.train import load_model, photo_files
+
+    painter = open_model(str(path))
+    info = load_model(path).info
+    lines = [
+        "",
+        f"## A trained model: {path.name} (style: {info.get('style')})",
+        "",
+        f"Trained by `restyle train` for {info.get('step')} steps "
+        f"({info.get('options', {}).get('size')} px crops x "
+        f"{info.get('options', {}).get('batch_size')}) in {info.get('seconds', 0) / 60:.1f} "
+        "minutes (the model file's record); the training curve is `train_curve.png`.",
+        "",
+        "| size (px) | runs | best (s) | median (s) | frames per second (median) |",
+        "|---|---|---|---|---|",
+    ]
+    for size in sorted({*sizes, 320}):
+        settings = Settings(size=size)
+        painter.paint(photos[0], settings)  # the first call at a size sets up its kernels
+        walls = [_timed(partial(painter.paint, p, settings))[1] for p in photos
+                 for _ in range(repeats)]  # fmt: skip
+        med = statistics.median(walls)
+        lines.append(f"| {size} | {len(walls)} | {min(walls):.3f} | {med:.3f} | {1 / med:.1f} |")
+    _curve(info.get("losses", []), RESULTS / "train_curve.png")
+
+    # Scores of the three ways on every photo, with the model's painting.
+    painting = resolve_style(str(info.get("style")))
+    trained_on = {p.name for p in photo_files()}  # the default training photos
+    settings = Settings(size=compare_size)
+    lines += [
+        "",
+        f"Scores (`restyle score`: content distance, 0 = the photo; style distance, 1 = the "
+        f"photo's) at {compare_size} px with the model's painting; the optimisation is the "
+        "default run. Photos marked * are among the training photos (the package photos).",
+        "",
+        "| photo | optimisation: content / style (s) | arbitrary network | trained model |",
+        "|---|---|---|---|",
+    ]
+    tiles, labels = [], []
+    ratios = []
+    for photo, photo_path in zip(photos, photo_paths, strict=True):
+        from restyle.api import stylize_iter
+
+        run = stylize_iter(photo, painting, settings)
+        began = time.perf_counter()
+        for _ in run:
+            pass
+        optimised, opt_s = run.image(), time.perf_counter() - began
+        arbitrary = instant(photo, [painting], settings)
+        trained = painter.paint(photo, settings)
+        scorer = Scorer(photo, painting)
+        scores = [scorer.score(img) for img in (optimised, arbitrary, trained)]
+        seen = "*" if photo_path.name in trained_on else ""
+        cells = [f"{sc.content:.3f} / {sc.style:.3f}" for sc in scores]
+        cells[0] += f" ({opt_s:.0f} s)"
+        lines.append(f"| {photo_path.name}{seen} | " + " | ".join(cells) + " |")
+        ratios.append(scores[2].style / scores[0].style)
+        tiles.append([optimised, arbitrary, trained])
+        labels.append(f"{photo_path.name}{seen}")
+    lines += [
+        "",
+        f"Trained model's style distance over the optimisation's: median "
+        f"{statistics.median(ratios):.2f}, worst {max(ratios):.2f}.",
+        "",
+        "![optimisation | arbitrary | trained](fast_compare.jpg)",
+    ]
+    sheet_ = contact_sheet(
+        tiles,
+        title=f"Optimisation (default run) | arbitrary network | trained model ({path.name})",
+        columns=["optimisation", "arbitrary network (--fast)", "trained model (restyle apply)"],
+        rows=labels,
+        cell_size=(260, 260),
+    )
+    sheet_.convert("RGB").save(RESULTS / "fast_compare.jpg", quality=85)
+    return "\n".join(lines) + "\n"
+
+
+def _curve(losses: list[float], path: Path) -> None:
+    """The training loss per step and its running mean over 50 steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not losses:
+        return
+    k = 50
+    mean = [statistics.fmean(losses[max(0, i - k + 1) : i + 1]) for i in range(len(losses))]
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(range(1, len(losses) + 1), losses, lw=0.5, alpha=0.4, label="per step")
+    ax.plot(range(1, len(mean) + 1), mean, lw=1.5, label=f"mean of {k} steps")
+    ax.set_xlabel("step")
+    ax.set_ylabel("objective per crop")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("restyle train: loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def report(

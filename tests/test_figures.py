@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import dataclasses
 import math
 from pathlib import Path
 
@@ -103,7 +104,17 @@ def test_specs_cover_every_sheet_with_default_derived_settings() -> None:
     specs = build_specs(inputs, base)
     assert tuple(specs) == SHEET_NAMES
     jobs = {n: [c for row in s.grid for c in row if isinstance(c, Job)] for n, s in specs.items()}
-    assert [len(jobs[n]) for n in SHEET_NAMES] == [4, 20, 2, 5, 3, 4]
+    # regions: two paintings, one with the photo, no masks (no portrait given); scale: two
+    # paintings alone and both ways round
+    assert [len(jobs[n]) for n in SHEET_NAMES] == [4, 20, 2, 5, 3, 4, 3, 4]
+    both, plain, sky_only = jobs["regions"]
+    assert not plain.masks
+    assert len(both.masks) == 2 and len(both.more_styles) == 1 and len(sky_only.masks) == 1
+    assert [j.coarse is not None for j in jobs["scale"]] == [False, False, True, True]
+    with_portrait = build_specs(dataclasses.replace(inputs, portrait=photo), base)
+    face = [j for j in with_portrait["regions"].grid[-1] if isinstance(j, Job)][0]
+    m = face.masks[0]
+    assert m.size == photo.size and m.getpixel((20, 2)) < 128 < m.getpixel((1, 28))
     ratios = tradeoff_ratios(base)
     assert len(ratios) == 4 and ratios == sorted(ratios)
     assert ratios[2] == pytest.approx(base.alpha / base.beta)  # the default, third column

@@ -14,12 +14,18 @@ Sheets (``--only NAME``):
 * ``init``: starting from the photo, from the painting, and from three noise seeds (Fig. 6).
 * ``color``: colour control: none, luminance-only transfer, colour histogram matching.
 * ``texture``: texture synthesis from each painting (no content photo).
+* ``regions``: spatial control (Gatys et al., CVPR 2017): the sky in one painting and the town
+  in another, the town kept as the photo, and a portrait with the face kept photographic; the
+  regions drawn beside each result.
+* ``scale``: scale control (same paper): the fine strokes of one painting with the large-scale
+  structure of another.
 
 Every setting not named here comes from :class:`~restyle.config.Settings` at run time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -50,6 +56,15 @@ INIT_STEPS_FACTOR = 3
 COLOR_STYLE_STRENGTH = 2.0
 
 CONTENT_FILE = "content/tubingen.jpg"
+PORTRAIT_FILE = "content/astronaut.png"
+#: The regions sheet's masks of the Tübingen photo (see tests/data/tubingen_masks.py).
+MASKS = Path(__file__).resolve().parents[1] / "tests" / "data"
+#: The portrait's face and hair, drawn as an ellipse in its 512 x 512 pixels (left, top,
+#: right, bottom), feathered by FACE_FEATHER px.
+FACE_ELLIPSE = (150, 12, 306, 214)
+FACE_FEATHER = 4
+#: Colours of the regions on the sheet: the first painting's, the second's.
+REGION_COLOURS = ((40, 110, 255), (255, 140, 0))
 #: Painting file -> (short label, full title).
 PAINTINGS: dict[str, tuple[str, str]] = {
     "style/shipwreck_of_the_minotaur.jpg": (
@@ -274,6 +289,12 @@ class Job:
     result: Image.Image | None = None
     seconds: float = 0.0
     scores: dict[str, Any] = field(default_factory=dict)
+    #: Spatial control: more paintings, one mask per painting, a name per region.
+    more_styles: tuple[Image.Image, ...] = ()
+    masks: tuple[Image.Image, ...] = ()
+    names: tuple[str, ...] = ()
+    #: Scale control: the painting of the large-scale structure.
+    coarse: Image.Image | None = None
 
 
 @dataclass
@@ -295,6 +316,7 @@ class Inputs:
     folder: Path
     photo: Image.Image
     paintings: dict[str, Image.Image]
+    portrait: Image.Image | None = None
 
 
 def find_images(given: str | None) -> Path:
@@ -319,7 +341,36 @@ def load_inputs(folder: Path) -> Inputs:
 
     photo = load_image(folder / CONTENT_FILE, role="content image")
     paintings = {n: load_image(folder / n, role="style image") for n in PAINTINGS}
-    return Inputs(folder, photo, paintings)
+    portrait = folder / PORTRAIT_FILE
+    return Inputs(
+        folder,
+        photo,
+        paintings,
+        load_image(portrait, role="content image") if portrait.is_file() else None,
+    )
+
+
+def face_mask(size: tuple[int, int]) -> Image.Image:
+    """White everywhere but the portrait's face and hair (:data:`FACE_ELLIPSE`), feathered."""
+    from PIL import ImageFilter
+
+    mask = Image.new("L", (512, 512), 255)
+    ImageDraw.Draw(mask).ellipse(FACE_ELLIPSE, fill=0)
+    mask = mask.filter(ImageFilter.GaussianBlur(FACE_FEATHER))
+    return mask.resize(size, Image.Resampling.BILINEAR)
+
+
+def region_map(photo: Image.Image, masks: Sequence[Image.Image]) -> Image.Image:
+    """The photo, greyed, with each mask's region tinted in its :data:`REGION_COLOURS` (what
+    no mask covers stays the greyed photo)."""
+    import numpy as np
+
+    grey = np.asarray(photo.convert("L").convert("RGB"), dtype=np.float32) * 0.6 + 60
+    out = grey.copy()
+    for mask, colour in zip(masks, REGION_COLOURS, strict=False):
+        m = np.asarray(mask.convert("L").resize(photo.size), dtype=np.float32)[..., None] / 255
+        out = out * (1 - 0.6 * m) + np.asarray(colour, dtype=np.float32) * 0.6 * m
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
 
 
 def _num(x: float) -> str:
@@ -499,10 +550,93 @@ def build_specs(inputs: Inputs, base: Settings) -> dict[str, SheetSpec]:
         base=base,
         uses_photo=False,
     )
+    specs["regions"] = _regions_spec(inputs, base)
+    specs["scale"] = _scale_spec(inputs, base)
     return specs
 
 
-SHEET_NAMES: tuple[str, ...] = ("fig2", "tradeoff", "content_layer", "init", "color", "texture")
+def _regions_spec(inputs: Inputs, base: Settings) -> SheetSpec:
+    """Spatial control: two paintings by region, one painting with the rest kept as the photo,
+    and a portrait whose face stays the photo; each beside its regions and an unmasked run."""
+    from restyle.media.image import load_image
+
+    photo, paint = inputs.photo, inputs.paintings
+    sky = load_image(MASKS / "tubingen_sky.png", role="mask")
+    town = load_image(MASKS / "tubingen_rest.png", role="mask")
+    starry, scream = paint[STARRY], paint[SCREAM]
+    plain = Job("Van Gogh, no masks", photo, starry, base)
+    both = Job("sky Van Gogh, town Munch", photo, starry, base, more_styles=(scream,),
+               masks=(sky, town), names=("sky", "town"))  # fmt: skip
+    sky_only = Job("sky Van Gogh, town photo", photo, starry, base, masks=(sky,), names=("sky",))
+    grid: list[list[Job | Image.Image | None]] = [
+        [photo, region_map(photo, [sky, town]), both, plain],
+        [photo, region_map(photo, [sky]), sky_only, None],
+    ]
+    rows = ["sky: Van Gogh\ntown: Munch", "sky: Van Gogh\ntown: the photo"]
+    if inputs.portrait is not None:
+        face = face_mask(inputs.portrait.size)
+        grid.append([
+            inputs.portrait,
+            region_map(inputs.portrait, [face]),
+            Job("portrait, face kept", inputs.portrait, starry, base, masks=(face,),
+                names=("painted",)),
+            Job("portrait, no masks", inputs.portrait, starry, base),
+        ])  # fmt: skip
+        rows.append("portrait: Van Gogh\nface: the photo")
+    return SheetSpec(
+        "regions",
+        "Spatial control (Gatys et al., CVPR 2017): a painting per region, the rest the photo",
+        None,
+        grid,
+        ["Photo", "Regions (blue: 1st painting, orange: 2nd, grey: the photo)", "Result",
+         "Without masks"],
+        rows,
+        base=base,
+        note="Masks: the sky of tests/data (tubingen_sky.png, tubingen_rest.png) and an ellipse "
+        "drawn over the portrait's face and hair (tools/figures.py FACE_ELLIPSE). Captions of "
+        "masked runs: each region's style distance to its own painting (1 = the photo's) and "
+        "the photo region's content distance. Portrait: NASA (public domain), via scikit-image.",
+    )  # fmt: skip
+
+
+def _scale_spec(inputs: Inputs, base: Settings) -> SheetSpec:
+    """Scale control: each painting alone, then the fine layers of one with the coarse of the
+    other, both ways round."""
+    photo, paint = inputs.photo, inputs.paintings
+    starry, scream = paint[STARRY], paint[SCREAM]
+    fine = ", ".join(base.fine_layers)
+    jobs: list[Job | Image.Image | None] = [
+        photo,
+        Job("Van Gogh", photo, starry, base),
+        Job("Munch", photo, scream, base),
+        Job("fine Van Gogh, coarse Munch", photo, starry, base, coarse=scream),
+        Job("fine Munch, coarse Van Gogh", photo, scream, base, coarse=starry),
+    ]
+    return SheetSpec(
+        "scale",
+        "Scale control (Gatys et al., CVPR 2017): the strokes of one painting, the large-scale "
+        "structure of another",
+        None,
+        [jobs],
+        ["Photo", "The Starry Night", "The Scream", "fine: Starry Night\ncoarse: The Scream",
+         "fine: The Scream\ncoarse: Starry Night"],
+        base=base,
+        note=f"Fine layers ({fine}) take one painting's Gram matrices, the deeper layers the "
+        "other's. Captions: content distance, then style distance to the fine / coarse "
+        "painting (1 = the photo's).",
+    )  # fmt: skip
+
+
+SHEET_NAMES: tuple[str, ...] = (
+    "fig2",
+    "tradeoff",
+    "content_layer",
+    "init",
+    "color",
+    "texture",
+    "regions",
+    "scale",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,7 +647,13 @@ def _run_job(job: Job) -> None:
     from restyle.api import stylize_iter
 
     start = time.perf_counter()
-    run = stylize_iter(job.content, job.style, job.settings)
+    run = stylize_iter(
+        job.content,
+        [job.style, *job.more_styles],
+        job.settings,
+        masks=list(job.masks) or None,
+        coarse_style=job.coarse,
+    )
     for _ in run:
         pass
     job.result = run.image()
@@ -526,6 +666,9 @@ def _score_jobs(jobs: Sequence[Job]) -> None:
     scorers: dict[tuple[int, int, tuple[str, ...], tuple[str, ...]], Any] = {}
     for job in jobs:
         assert job.result is not None
+        if job.masks:
+            _score_regions(job)
+            continue
         key = (
             id(job.content),
             id(job.style),
@@ -536,6 +679,31 @@ def _score_jobs(jobs: Sequence[Job]) -> None:
             # Metrics at the defaults' layers, so that cells of one sheet are comparable.
             scorers[key] = Scorer(job.content, job.style)
         job.scores = scorers[key].score(job.result).to_dict()
+        if job.coarse is not None:
+            job.scores["style_coarse"] = Scorer(job.content, job.coarse).score(job.result).style
+
+
+def _score_regions(job: Job) -> None:
+    """Per-region scores of a masked job (:func:`restyle.metrics.score_regions`)."""
+    from restyle.metrics import score_regions
+
+    assert job.result is not None and job.content is not None
+    regions = score_regions(
+        job.result, job.content, [job.style, *job.more_styles], list(job.masks),
+        names=list(job.names) or None,
+    )  # fmt: skip
+    job.scores = {"regions": [dataclasses.asdict(r) for r in regions]}
+
+
+def _region_text(job: Job) -> str:
+    """``sky: style 0.12 · photo: content 0.03`` for a masked job."""
+    parts = []
+    for r in job.scores.get("regions", []):
+        if r.get("style") is not None:
+            parts.append(f"{r['name']}: style {_fmt(r['style'], 2)}")
+        else:
+            parts.append(f"{r['name']}: content {_fmt(r['content'], 2)}")
+    return " · ".join(parts)
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -550,6 +718,13 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 def _caption(job: Job) -> str:
     s = job.scores
+    if "regions" in s:
+        return _region_text(job)
+    if s.get("style_coarse") is not None:
+        return (
+            f"content {_fmt(s['content'], 2)} · style {_fmt(s['style'], 2)} / "
+            f"{_fmt(s['style_coarse'], 2)}"
+        )
     if s.get("content") is not None:
         return f"content {_fmt(s['content'], 2)} · style {_fmt(s['style'], 2)}"
     return f"colour to painting {_fmt(s['color_to_style'], 1)}"
@@ -642,6 +817,10 @@ def write_table(
     ]
     for job in jobs:
         s = job.scores
+        if "regions" in s:
+            lines.append(f"| {job.label} | per region: {_region_text(job)} | | | | | "
+                         f"{job.seconds:.0f} |")  # fmt: skip
+            continue
         to_style = _fmt(s.get("color_to_style"), 1)
         if s.get("color_reference") is not None:
             to_style += f" ({_fmt(s['color_reference'], 1)})"

@@ -267,7 +267,8 @@ class LoadedModel:
     Attributes:
         net: The transformer (eval mode, on the CPU).
         info: What the file says about it: ``style`` (the painting's name), ``settings`` (the
-            objective's), ``options`` (training), ``step`` and ``losses``.
+            objective's), ``options`` (training), ``step``, ``losses`` (the total per step)
+            and ``seconds`` (of training, over every resumed run).
         state: The training state (``optimizer``, ``balance``) if the file is a checkpoint of
             an unfinished or resumable run, else empty.
     """
@@ -426,6 +427,8 @@ class Trainer:
         self.output = Path(output)
         self.step = 0
         self.history: list[float] = []
+        #: Training seconds of the runs this one resumes (the model file records the sum).
+        self.earlier_seconds = 0.0
         loaded: LoadedModel | None = None
         if resume:
             loaded = load_model(self.output)
@@ -443,6 +446,7 @@ class Trainer:
                 raise RestyleError(f"{self.output}: cannot resume ({e})") from e
             self.step = int(loaded.info.get("step", 0))
             self.history = [float(x) for x in loaded.info.get("losses", [])]
+            self.earlier_seconds = float(loaded.info.get("seconds", 0.0))
             style_name = str(loaded.info.get("style", style_name))
         self.settings = settings
         self.options = options
@@ -524,6 +528,7 @@ class Trainer:
             "options": self.options.to_dict(),
             "step": self.step,
             "losses": [round(x, 6) for x in self.history],
+            "seconds": round(self.earlier_seconds + self.seconds, 1),
             "layer_weights": self.layer_weights,
         }
 
