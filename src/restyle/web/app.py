@@ -344,6 +344,15 @@ def _numbers(
     }
 
 
+def _request_args(values: Sequence[Any]) -> tuple[Any, Any, Any, dict[str, Any], Any]:
+    """The page's inputs, in the order of ``build_app``'s ``settings_inputs``, as
+    :meth:`Handlers.check` and :meth:`Handlers.run` take them: (content, uploaded styles,
+    built-in style names, the numbers, the painted regions)."""
+    content, uploaded, names, strength, size, iterations, color, seed, init, regions = values
+    numbers = _numbers(strength, size, iterations, color, seed, init)
+    return content, uploaded, names, numbers, regions
+
+
 def build_app(config: AppConfig) -> gr.Blocks:
     """The Gradio app (not launched).
 
@@ -569,20 +578,9 @@ def build_app(config: AppConfig) -> gr.Blocks:
             regions,
         ]
 
-        def begin(
-            content: Any,
-            uploaded: Any,
-            names: Any,
-            k: Any,
-            s: Any,
-            n: Any,
-            c: Any,
-            sd: Any,
-            i: Any,
-            r: Any,
-        ) -> tuple[Any, ...]:
+        def begin(*values: Any) -> tuple[Any, ...]:
             try:
-                job_id = h.check(content, uploaded, names, _numbers(k, s, n, c, sd, i), r)
+                job_id = h.check(*_request_args(values))
             except RestyleError as e:
                 raise gr.Error(str(e), duration=20, print_exception=False) from None
             return (
@@ -594,21 +592,9 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 gr.update(value=None, interactive=False),
             )
 
-        def run(
-            job_id: str,
-            content: Any,
-            uploaded: Any,
-            names: Any,
-            k: Any,
-            s: Any,
-            n: Any,
-            c: Any,
-            sd: Any,
-            i: Any,
-            r: Any,
-        ) -> Iterator[tuple[Any, ...]]:
+        def run(job_id: str, *values: Any) -> Iterator[tuple[Any, ...]]:
             shown: tuple[tuple[int, int], bytes] | None = None
-            for u in h.run(job_id, content, uploaded, names, _numbers(k, s, n, c, sd, i), r):
+            for u in h.run(job_id, *_request_args(values)):
                 # An image identical to the one on the page is not sent again: Gradio would
                 # rewrite the same cache file (named by a hash of its bytes) while the browser
                 # may still be reading it, which breaks that download mid-file.
