@@ -664,7 +664,8 @@ def seconds_in_steps(marks: Iterable[tuple[int, float]]) -> float:
 
     The first step of each scale also pays for that scale's set-up (the targets at that size,
     and L-BFGS's evaluation of the start point), so it is counted as the mean of the scale's
-    other steps: an estimate that leaves the set-up out.
+    other steps: an estimate that leaves the set-up out, and never more than the time in all
+    (on a busy machine a later step can take longer than a first step with its set-up).
     """
     per_scale: dict[int, list[float]] = {}
     prev = 0.0
@@ -675,7 +676,7 @@ def seconds_in_steps(marks: Iterable[tuple[int, float]]) -> float:
     for durations in per_scale.values():
         rest = durations[1:]
         total += (sum(rest) / len(rest)) * len(durations) if rest else durations[0]
-    return total
+    return min(total, prev)
 
 
 def _decode(data: bytes, role: str, name: str) -> Image.Image:
