@@ -165,6 +165,9 @@ def main() -> None:
         "optimisation / arbitrary network / the model on the same photos (--compare-size px)",
     )
     parser.add_argument("--compare-size", type=int, default=384)
+    parser.add_argument(
+        "--model-style", help="the model's painting (default: the name its file records)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -229,7 +232,7 @@ def main() -> None:
     if args.model:
         torch.set_num_threads(thread_counts[0])
         text += trained_model(Path(args.model), photos, photo_paths, args.sizes, args.repeats,
-                              args.compare_size)  # fmt: skip
+                              args.compare_size, args.model_style)  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fast.md").write_text(text)
     print(text)
@@ -250,6 +253,7 @@ def trained_model(
     sizes: list[int],
     repeats: int,
     compare_size: int,
+    style: str | None = None,
 ) -> str:
     """The trained model's section: seconds (and frames per second) per image at each size and
     at 320 px; its training curve (``train_curve.png``); and, on every photo, the scores of the
@@ -268,7 +272,7 @@ def trained_model(
     info = load_model(path).info
     lines = [
         "",
-        f"## A trained model: {path.name} (style: {info.get('style')})",
+        f"## A trained model: {path.name} (style: {style or info.get('style')})",
         "",
         f"Trained by `restyle train` for {info.get('step')} steps "
         f"({info.get('options', {}).get('size')} px crops x "
@@ -288,7 +292,7 @@ def trained_model(
     _curve(info.get("losses", []), RESULTS / "train_curve.png")
 
     # Scores of the three ways on every photo, with the model's painting.
-    painting = resolve_style(str(info.get("style")))
+    painting = resolve_style(style or str(info.get("style")))
     trained_on = {p.name for p in photo_files()}  # the default training photos
     settings = Settings(size=compare_size)
     lines += [
