@@ -276,8 +276,13 @@ def trained_model(
         "",
         f"Trained by `restyle train` for {info.get('step')} steps "
         f"({info.get('options', {}).get('size')} px crops x "
-        f"{info.get('options', {}).get('batch_size')}) in {info.get('seconds', 0) / 60:.1f} "
-        "minutes (the model file's record); the training curve is `train_curve.png`.",
+        f"{info.get('options', {}).get('batch_size')}) in "
+        + (
+            f"{info['seconds'] / 60:.1f} minutes (the model file's record)"
+            if info.get("seconds")
+            else "a time the model file does not record"
+        )
+        + "; the training curve is `train_curve.png`.",
         "",
         "| size (px) | runs | best (s) | median (s) | frames per second (median) |",
         "|---|---|---|---|---|",

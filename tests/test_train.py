@@ -4,7 +4,9 @@ code), a tiny training run (tiny VGG, 32 px) that lowers its loss, resume, and `
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -147,3 +149,14 @@ def test_train_and_apply_commands(images: dict[str, Path], tmp_path: Path) -> No
     assert sorted(p.name for p in outdir.iterdir()) == ["p0.jpg", "p1.jpg"]
     half = open_model(str(model)).paint(photo(), Settings(size=32, style_strength=0.5))
     assert half.size == (32, 21)
+
+
+def test_the_step_size_warms_up_then_falls_to_zero() -> None:
+    o = TrainOptions(steps=1000, warmup=100)
+    factors = [o.rate_factor(step) for step in range(1000)]
+    assert factors[0] == pytest.approx(0.01, rel=1e-3)  # the warm-up's first step
+    assert factors[99] == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.099)))
+    after = factors[99:]
+    assert all(b < a for a, b in itertools.pairwise(after))  # only down after it
+    assert factors[-1] < 1e-4 and o.rate_factor(1000) == 0.0
+    assert TrainOptions(steps=10, warmup=0).rate_factor(0) == 1.0
