@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import dataclasses
+import io
 import math
 from pathlib import Path
 
@@ -112,7 +112,7 @@ def test_specs_cover_every_sheet_with_default_derived_settings() -> None:
     assert len(both.masks) == 2 and len(both.more_styles) == 1 and len(sky_only.masks) == 1
     assert [j.coarse is not None for j in jobs["scale"]] == [False, False, True, True]
     with_portrait = build_specs(dataclasses.replace(inputs, portrait=photo), base)
-    face = [j for j in with_portrait["regions"].grid[-1] if isinstance(j, Job)][0]
+    face = next(j for j in with_portrait["regions"].grid[-1] if isinstance(j, Job))
     m = face.masks[0]
     assert m.size == photo.size and m.getpixel((20, 2)) < 128 < m.getpixel((1, 28))
     ratios = tradeoff_ratios(base)
