@@ -134,7 +134,9 @@ def child(args: argparse.Namespace) -> None:
 
 
 def all_modes(args: argparse.Namespace) -> list[str]:
-    """The runs of each clip (see the module docstring)."""
+    """The runs of each clip (see the module docstring), or only ``--modes``."""
+    if args.modes:
+        return list(args.modes)
     return (
         ["independent", "video"]
         + [f"video-w{w:g}" for w in args.weights]
@@ -361,6 +363,13 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/restyle-bench-video", help="frames go here")
     p.add_argument("--note", default="", help="a sentence for the report (machine load ...)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--modes", nargs="+", help="run only these (e.g. fast-b0 fast-b0.6)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="add these runs to the last results (same clips, size and frames) instead of "
+        "replacing them",
+    )
     p.add_argument("--score-only", action="store_true", help="score the runs in --work again")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--clip", help=argparse.SUPPRESS)
@@ -378,6 +387,12 @@ def main() -> None:
     else:
         results = run_all(args, work) if not args.score_only else score_existing(args, work)
         results["command"] = " ".join(sys.argv[1:])
+        if args.merge:
+            old = json.loads((RESULTS / "video.json").read_text())
+            for clip, entry in results["clips"].items():
+                old["clips"].setdefault(clip, {}).update(entry)
+            old["command"] += f"; then {results['command']}"
+            results = old
         (RESULTS / "video.json").write_text(json.dumps(results, indent=1) + "\n")
     text = report(results, work, args.note)
     (RESULTS / "video.md").write_text(text)
