@@ -60,6 +60,7 @@ def first_reach(trace: list[tuple[float, float]], target: float) -> float | None
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--photos", nargs="+", default=["tubingen.jpg", "coffee.png"])
+    p.add_argument("--paintings", nargs="+", help="file names in ../shared/images/style (all)")
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--iterations", type=int, default=None, help="default: the library's")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -79,6 +80,8 @@ def main() -> None:
     if args.iterations:
         base = base.replace(iterations=args.iterations)
     paintings = sorted((IMAGES / "style").glob("*.jpg"))
+    if args.paintings:
+        paintings = [IMAGES / "style" / name for name in args.paintings]
     photos = [IMAGES / "content" / name for name in args.photos]
     # Build the networks (VGG19 and the instant network) before anything is timed.
     warm = load_image(photos[0])
