@@ -183,15 +183,18 @@ class StyleRun:
         # Spatial control: each region painted with its own painting, the photo where no mask
         # reaches (soft masks blend; overlapping ones share by weight).
         one = fast.replace(style_blend=None)
-        w, h = self.width, self.height
-        photo = to_tensor(resize(self.content, w, h))
-        weights = [mask_tensor(m, w, h)[None, None] for m in self.masks]
+        weights = self._mask_pixels(self.width, self.height)
         total = torch.stack(weights).sum(0)
-        out = photo * (1 - total.clamp(max=1))
+        out = self._tensor(self.content, self.width, self.height) * (1 - total.clamp(max=1))
         for painting, m in zip(styles, weights, strict=True):
-            share = m / total.clamp(min=1)
-            out = out + share * to_tensor(instant(self.content, [painting], one))
-        return out.clamp(0, 1).to(self.device)
+            painted = to_tensor(instant(self.content, [painting], one)).to(self.device)
+            out = out + m / total.clamp(min=1) * painted
+        return out.clamp(0, 1)
+
+    def _mask_pixels(self, w: int, h: int) -> list[torch.Tensor]:
+        """Spatial control: each region's mask at ``w`` x ``h``, ``(H, W)`` on the device."""
+        assert self.masks is not None
+        return [mask_tensor(m, w, h).to(self.device) for m in self.masks]
 
     def _scale_content(self, w: int, h: int) -> torch.Tensor | None:
         """The photo at ``w`` x ``h`` as the network sees it (grey for luminance transfer);
@@ -290,7 +293,7 @@ class StyleRun:
         """Spatial control: each mask's region compared with its painting (guided Grams)."""
         s = self.settings
         assert self.masks is not None
-        pixels = [mask_tensor(m, width, height).to(self.device) for m in self.masks]
+        pixels = self._mask_pixels(width, height)
         channels = region_channels(pixels, s.style_layers, s.mask_mode, s.mask_grow)
         regions = []
         for i, st in enumerate(self._style_tensors(width, height)):
@@ -370,9 +373,8 @@ class StyleRun:
         content = self._scale_content(width, height)
         if self.masks is None or content is None:
             return None
-        m = torch.stack([mask_tensor(k, width, height) for k in self.masks]).sum(0).clamp(max=1)
-        m = m.to(content.device, content.dtype)[None, None]
-        lower = content * (1 - m)
+        m = torch.stack(self._mask_pixels(width, height)).sum(0).clamp(max=1)
+        lower = content * (1 - m.to(content.dtype))
         return lower, lower + m
 
     def _network(self) -> VGGFeatures:

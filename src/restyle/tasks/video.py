@@ -563,11 +563,11 @@ def _frames(
     frames = _expected_frames(reader, opts)
     frame_settings = settings  # what each frame's StyleRun gets
     later_settings = settings.replace(multiscale=False, iterations=opts.frame_iterations)
-    clock = _Clock(width, height, opts.frame_iterations, opts.independent)
+    independent = opts.independent or opts.network is not None
+    clock = _Clock(width, height, opts.frame_iterations, independent)
     # A model file is read (and checked) before anything is written.
     painter = open_model(opts.network) if opts.network not in (None, ARBITRARY) else None
     painter_settings = settings.replace(width=width, height=height)
-    painted_seconds: list[float] = []
     began = time.perf_counter()
     writer: VideoWriter | None = None
     previous: tuple[Image.Image, Image.Image] | None = None  # (input frame, result), both small
@@ -609,39 +609,32 @@ def _frames(
             continue
 
         t0 = time.perf_counter()
+        frames_after = max(0, frames - index - 1)
+        # A painted frame costs the same whatever came before: the clock counts it as a full
+        # frame of one unit of work (see the clock's ``independent``).
+        full, work_total = True, 1.0
         if painter is not None:
             result = painter.paint(small, painter_settings)
             if previous is not None and not opts.independent and opts.blend > 0:
                 result = _blended(result, small, previous, opts)
-            work.save(index, result)
-            writer.write(result)
-            seconds = time.perf_counter() - t0
-            painted_seconds.append(seconds)
-            done += 1
-            previous = (small, result)
-            left = max(0, frames - index - 1) * sum(painted_seconds) / len(painted_seconds)
-            yield report(
-                frames_done=done, frame_done=True, frame_seconds=seconds, eta=left, image=result
-            )
-            continue
-        full = previous is None or opts.independent
-        if full:
-            run = StyleRun(small, styles, frame_settings, networks=networks)
         else:
-            assert previous is not None
-            tie = _consistency(small, previous[0], previous[1], later_settings, opts)
-            run = StyleRun(
-                small, styles, later_settings, networks=networks,
-                start=tie.start, extra_terms=_terms_at(tie.term),
-            )  # fmt: skip
-        work_total = _frame_work(run)
-        frames_after = max(0, frames - index - 1)
-        for p in run:
+            full = previous is None or opts.independent
             if full:
-                clock.measure(p, work_total)
-            eta = p.eta + frames_after * clock.per_frame(work_total)
-            yield report(frames_done=done, step=p, eta=eta)
-        result = run.image()
+                run = StyleRun(small, styles, frame_settings, networks=networks)
+            else:
+                assert previous is not None
+                tie = _consistency(small, previous[0], previous[1], later_settings, opts)
+                run = StyleRun(
+                    small, styles, later_settings, networks=networks,
+                    start=tie.start, extra_terms=_terms_at(tie.term),
+                )  # fmt: skip
+            work_total = _frame_work(run)
+            for p in run:
+                if full:
+                    clock.measure(p, work_total)
+                eta = p.eta + frames_after * clock.per_frame(work_total)
+                yield report(frames_done=done, step=p, eta=eta)
+            result = run.image()
         work.save(index, result)
         writer.write(result)
         seconds = time.perf_counter() - t0
