@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from restyle import Progress, RestyleError, Settings, stylize, stylize_iter
@@ -97,3 +98,21 @@ def test_init_from_style_and_from_a_file(tmp_path: Path) -> None:
 def test_blend_weights_must_match_styles() -> None:
     with pytest.raises(RestyleError):
         stylize(photo(), [painting(), painting(seed=3)], SMALL.replace(style_blend=(1.0,)))
+
+
+def test_a_later_scale_starts_with_the_photos_detail() -> None:
+    """Coarse to fine: a scale starts from the last one's result upsampled plus the detail
+    upsampling loses, so a coarse result equal to the photo starts the next scale as the
+    photo itself (sharp), not as a blurred copy (which relu4_2 reads as lost content)."""
+    run = stylize_iter(photo(96, 64), painting(), size=96, min_scale=32)
+    (w0, h0), (w1, h1) = run.sizes[0], run.sizes[1]
+    coarse = run._scale_content(w0, h0)
+    sharp = run._scale_content(w1, h1)
+    assert coarse is not None and sharp is not None
+    start = run.next_image(coarse, w1, h1)
+    assert torch.allclose(start, sharp, atol=1e-5)
+    blurred = torch.nn.functional.interpolate(coarse, size=(h1, w1), mode="bicubic")
+    assert (blurred - sharp).abs().mean() > 0.004  # the detail is really there to be lost
+    # the coarse scale's own changes are carried up as well
+    painted = run.next_image(coarse + 0.1, w1, h1)
+    assert torch.allclose(painted - start, torch.full_like(start, 0.1), atol=1e-4)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..config import Settings
 from ..device import out_of_memory
 from ..errors import OutOfMemory, RestyleError
-from ..memory import release_free_memory
+from ..memory import map_large_blocks, release_free_memory
 from ..net.vgg import VGGFeatures
 from ..objective.evaluate import evaluate, layers_of
 from ..objective.terms import Term
@@ -47,10 +47,20 @@ class Problem(Protocol):
         """The start of the first scale, ``(N, 3, height, width)`` in [0, 1]."""
         ...
 
+    def next_image(self, previous: torch.Tensor, width: int, height: int) -> torch.Tensor:
+        """The start of a later scale from the result of the scale before it, ``previous``
+        (smaller), at ``width`` x ``height``; :func:`upsample` is the plain answer."""
+        ...
+
     def bounds(self, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The box each pixel lives in at this size, ``(lower, upper)`` broadcastable to the
         image; a pixel with ``lower == upper`` is fixed. None: every pixel in [0, 1]."""
         ...
+
+
+def upsample(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """``x`` resized to ``width`` x ``height`` (bicubic): a coarse scale's result carried up."""
+    return F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)
 
 
 #: (lower, upper) of every pixel, numbers or tensors.
@@ -83,8 +93,8 @@ def make_optimizer(
 class Optimization:
     """Coarse to fine over ``sizes``: iterate for :class:`Progress`; :meth:`current` any time.
 
-    Each scale starts from the previous scale's best image, resized (bicubic); the first from
-    ``problem.first_image``. The best point evaluated at a scale is its result.
+    Each scale starts from ``problem.next_image`` of the previous scale's best image; the first
+    from ``problem.first_image``. The best point evaluated at a scale is its result.
 
     Args:
         net: the built feature network (see :mod:`restyle.net.cache`).
@@ -187,6 +197,7 @@ class Optimization:
 
     def __iter__(self) -> Iterator[Progress]:
         start = time.perf_counter()
+        map_large_blocks()  # a step's activations go back to the system when freed
         work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
         total_steps = sum(self.steps)
         work_done, done_steps = 0.0, 0
@@ -195,13 +206,12 @@ class Optimization:
             # grows the process by what the allocator keeps (see restyle.memory).
             release_free_memory()
             terms = self.problem.terms(w, h)
+            release_free_memory()  # what computing this scale's targets left behind
             if self._x is None:
                 x0 = self.problem.first_image(w, h)
             else:
                 prev_x = self._best if self._best is not None else self._x
-                x0 = F.interpolate(
-                    prev_x.detach(), size=(h, w), mode="bicubic", align_corners=False
-                )
+                x0 = self.problem.next_image(prev_x.detach(), w, h)
             box: Box = self.problem.bounds(w, h) or (0.0, 1.0)
             x = clamp_to(x0.detach().clone(), box).contiguous().requires_grad_(True)
             self._x, self._best = x, None

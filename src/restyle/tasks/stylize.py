@@ -29,7 +29,7 @@ from ..objective.guided import GuidedGramStyleTerm, GuidedRegion, guided_grams, 
 from ..objective.masks import propagate, region_channels
 from ..objective.terms import ContentTerm, GramStyleTerm, Term, TVTerm, blend_grams
 from ..objective.tiles import tiles_for
-from ..optim.loop import Optimization
+from ..optim.loop import Optimization, upsample
 from ..optim.progress import Progress
 from ..optim.schedule import output_size, scale_sizes, split_iterations, style_size
 
@@ -363,6 +363,20 @@ class StyleRun:
     def first_image(self, width: int, height: int) -> torch.Tensor:
         """Where the first scale starts (see :class:`restyle.optim.loop.Problem`)."""
         return self._first_image(width, height)
+
+    def next_image(self, previous: torch.Tensor, width: int, height: int) -> torch.Tensor:
+        """A later scale's start: the previous result upsampled, plus the detail of the photo
+        that upsampling cannot bring back (the photo at this size minus the photo at the
+        previous size, upsampled the same way). The coarse scales chose the colours and the
+        large shapes; the new scale starts sharp, where a single-scale run starts, instead of
+        blurred, which relu4_2 reads as lost content (see :class:`restyle.optim.loop.Problem`)."""
+        up = upsample(previous, width, height)
+        _, _, h0, w0 = previous.shape
+        before = self._scale_content(w0, h0)
+        now = self._scale_content(width, height)
+        if before is None or now is None:
+            return up
+        return up + (now - upsample(before, width, height))
 
     def bounds(self, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Spatial control: pixels no mask covers are the photo's, fixed, so that a region kept
