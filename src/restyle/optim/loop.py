@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..config import Settings
 from ..device import out_of_memory
 from ..errors import OutOfMemory, RestyleError
-from ..memory import map_large_blocks, release_free_memory
+from ..memory import release_free_memory
 from ..net.vgg import VGGFeatures
 from ..objective.evaluate import evaluate, layers_of
 from ..objective.terms import Term
@@ -197,7 +197,6 @@ class Optimization:
 
     def __iter__(self) -> Iterator[Progress]:
         start = time.perf_counter()
-        map_large_blocks()  # a step's activations go back to the system when freed
         work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
         total_steps = sum(self.steps)
         work_done, done_steps = 0.0, 0
