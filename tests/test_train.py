@@ -55,6 +55,11 @@ def test_model_file_round_trip(tmp_path: Path) -> None:
     assert loaded.state == {}
     x = torch.rand(1, 3, 20, 20)
     assert torch.equal(loaded.net(x), net.eval()(x))
+    # written like any other file of the user's: permissions follow the umask, not 0600
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
 
 
 def test_bad_model_files(tmp_path: Path) -> None:

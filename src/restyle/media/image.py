@@ -641,7 +641,7 @@ def _save_params(fmt: str, metadata: dict[str, str], quality: int) -> dict[str, 
     return params
 
 
-def _create_temp(folder: Path, name: str, shown: str) -> tuple[Path, int]:
+def create_temp(folder: Path, name: str, shown: str) -> tuple[Path, int]:
     """Create an empty temporary file beside the target (permissions follow the umask)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
@@ -718,7 +718,7 @@ def save_image(
         raise RestyleError(f"output path is a directory, not a file: {shown}")
     out = _prepare_for_save(img, fmt)
     folder = p.parent
-    tmp, fd = _create_temp(folder, p.name, shown)
+    tmp, fd = create_temp(folder, p.name, shown)
     try:
         with open(fd, "wb") as fh:
             out.save(fh, format=fmt, **params)

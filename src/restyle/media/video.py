@@ -47,7 +47,7 @@ from PIL import Image
 
 from ..config import MAX_SIZE
 from ..errors import RestyleError
-from .image import _create_temp, _detail, _fsync_folder, _same_file, _show, load_image, save_image
+from .image import _detail, _fsync_folder, _same_file, _show, create_temp, load_image, save_image
 
 if TYPE_CHECKING:
     from av.audio.frame import AudioFrame
@@ -795,7 +795,7 @@ class VideoWriter:
 
         target = self._target
         assert target is not None
-        tmp, fd = _create_temp(self.path.parent, self.path.name, self._shown)
+        tmp, fd = create_temp(self.path.parent, self.path.name, self._shown)
         os.close(fd)
         self._tmp = tmp
         try:

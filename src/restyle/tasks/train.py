@@ -27,7 +27,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 import time
 import warnings
 import zipfile
@@ -43,7 +42,7 @@ from PIL import Image
 from ..config import STYLE_LAYER_REFERENCE, Settings, deepest
 from ..device import configure_backends, resolve_device
 from ..errors import RestyleError
-from ..media.image import load_image, resize, to_tensor
+from ..media.image import create_temp, load_image, resize, to_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache
 from ..net.transformer import MIN_SIDE, TransformerConfig, TransformerNet
 from ..net.vgg import VGGFeatures
@@ -315,10 +314,8 @@ def save_model(
     }
     if state:
         payload["state"] = state
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as e:
-        raise RestyleError(f"cannot write the model file {target}: {e.strerror}") from e
+    # permissions follow the umask, as for any file the user writes (mkstemp would give 0600)
+    tmp, fd = create_temp(target.parent, target.name, str(target))
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
