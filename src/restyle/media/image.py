@@ -21,7 +21,7 @@ import os
 import secrets
 import stat
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
@@ -717,19 +717,32 @@ def save_image(
     if p.is_dir():
         raise RestyleError(f"output path is a directory, not a file: {shown}")
     out = _prepare_for_save(img, fmt)
-    folder = p.parent
-    tmp, fd = create_temp(folder, p.name, shown)
+    try:
+        write_atomically(p, shown, lambda fh: out.save(fh, format=fmt, **params))
+    except (OSError, ValueError) as exc:
+        raise RestyleError(f"cannot write output image: {shown} ({_detail(exc)})") from exc
+
+
+def write_atomically(path: Path, shown: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through ``write(file)`` atomically: into a temporary file beside it
+    (:func:`create_temp`, permissions from the umask), ``fsync``, renamed over ``path``, the
+    folder synced. On any failure the temporary file is removed and the error passes on;
+    ``path`` is untouched.
+
+    Raises:
+        RestyleError: If the temporary file cannot be created (missing or read-only folder).
+    """
+    folder = path.parent
+    tmp, fd = create_temp(folder, path.name, shown)
     try:
         with open(fd, "wb") as fh:
-            out.save(fh, format=fmt, **params)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:
+        os.replace(tmp, path)
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, (OSError, ValueError)):
-            raise RestyleError(f"cannot write output image: {shown} ({_detail(exc)})") from exc
         raise
     _fsync_folder(folder)
 

@@ -373,6 +373,7 @@ class StyleRun:
         up = upsample(previous, width, height)
         _, _, h0, w0 = previous.shape
         before = self._scale_content(w0, h0)
+        # the new size last: image() recombines colour with the photo kept at the latest size
         now = self._scale_content(width, height)
         if before is None or now is None:
             return up

@@ -42,7 +42,7 @@ from PIL import Image
 from ..config import STYLE_LAYER_REFERENCE, Settings, deepest
 from ..device import configure_backends, resolve_device
 from ..errors import RestyleError
-from ..media.image import create_temp, load_image, resize, to_tensor
+from ..media.image import load_image, resize, to_tensor, write_atomically
 from ..net.cache import NetworkCache, NetworkSpec, default_cache
 from ..net.transformer import MIN_SIDE, TransformerConfig, TransformerNet
 from ..net.vgg import VGGFeatures
@@ -314,19 +314,10 @@ def save_model(
     }
     if state:
         payload["state"] = state
-    # permissions follow the umask, as for any file the user writes (mkstemp would give 0600)
-    tmp, fd = create_temp(target.parent, target.name, str(target))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise RestyleError(f"cannot write the model file {target}: {e.strerror}") from e
-        raise
+        write_atomically(target, str(target), lambda fh: torch.save(payload, fh))
+    except OSError as e:
+        raise RestyleError(f"cannot write the model file {target}: {e.strerror}") from e
 
 
 def _not_a_model(path: Path, why: str) -> RestyleError:
