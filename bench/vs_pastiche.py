@@ -260,6 +260,17 @@ def run_restyle(work: Path, iterations: int, mode: str) -> dict[str, Any]:
 MODE_NAMES = {"multiscale": "default, coarse to fine", "single": "--single-scale"}
 
 
+def parse_modes(text: str) -> list[str]:
+    """``--modes``: a comma-separated subset of :data:`MODE_NAMES`, or ``none``."""
+    if text.strip() == "none":
+        return []
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODE_NAMES]
+    if unknown or not modes:
+        raise SystemExit(f"--modes: expected none or some of {', '.join(MODE_NAMES)}, got {text!r}")
+    return modes
+
+
 def thin(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The saved images worth scoring (scoring one takes about as long as a step): coarse-scale
     previews every 5th step and the last of each scale; at the output size every step of the
@@ -458,7 +469,7 @@ def report(pairs: list[dict[str, Any]], load: tuple[float, float], args: Any) ->
         f"{network_precision()} (``precision=auto``). pastiche "
         f"{importlib.metadata.version('pastiche')} with its defaults for {args.steps} steps; "
         f"restyle with pastiche's loss and its own defaults otherwise, {args.iterations} steps, "
-        f"coarse to fine (its default) and single scale. About {args.pixels} pixels per photo. "
+        f"{' and '.join(modes)}. About {args.pixels} pixels per photo. "
         f"Load average (1 min) at the start / end: {load[0]:.2f} / {load[1]:.2f}. Each tool "
         "ran alone, one after the other.",
         "",
@@ -653,12 +664,20 @@ def main() -> None:
         default=PIXELS,
         help="pixels per photo (default %(default)s, pastiche's --size-pixels default)",
     )
+    ap.add_argument(
+        "--modes",
+        default="multiscale,single",
+        help="restyle's runs per pair: multiscale (its default, coarse to fine), single "
+        "(--single-scale), both (the default) or none (pastiche's runs only, for a later "
+        "--reuse-pastiche)",
+    )
     ap.add_argument("--restyle-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.restyle_child:
         work, launched, iterations, mode = args.restyle_child
         restyle_child(Path(work), float(launched), int(iterations), mode)
         return
+    modes = parse_modes(args.modes)
     load0 = os.getloadavg()[0]
     results = []
     for photo, painting in parse_pairs(args.pairs):
@@ -674,8 +693,10 @@ def main() -> None:
             p = run_pastiche(work, content, style, args.steps)
             saved.write_text(json.dumps(p))
         print(f"{name}: pastiche {p['wall_s']:.0f} s, peak {p['peak_mib']:.0f} MiB", flush=True)
+        if not modes:
+            continue
         runs = []
-        for mode in MODE_NAMES:
+        for mode in modes:
             r = run_restyle(work, args.iterations, mode)
             print(f"{name}: {r['tool']}: {r['wall_s']:.0f} s, peak {r['peak_mib']:.0f} MiB")
             runs.append(r)
