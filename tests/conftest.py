@@ -81,6 +81,12 @@ def painting(width: int = 40, height: int = 40, seed: int = 2) -> Image.Image:
     return Image.fromarray((img.clip(0, 1) * 255).astype(np.uint8))
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, with the file closed again."""
+    with Image.open(path) as img:
+        return img.size
+
+
 @pytest.fixture
 def images(tmp_path: Path) -> dict[str, Path]:
     """A content photo and two style images written as files."""

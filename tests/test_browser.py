@@ -440,6 +440,8 @@ def test_two_visitors_take_turns(
     import restyle
 
     photo, waves = Image.open(images["photo"]), Image.open(images["waves"])
+    photo.load()  # reads the pixels and closes the file
+    waves.load()
     for got, s in ((ia, sa), (ib, sb)):
         want = restyle.stylize(
             photo,

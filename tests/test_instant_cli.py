@@ -20,7 +20,7 @@ from restyle.net import arbitrary as arb
 from restyle.tasks.instant import instant
 from restyle.tasks.stylize import StyleRun
 
-from .conftest import painting, photo
+from .conftest import image_size, painting, photo
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def test_fast_writes_an_output_with_metadata(images: dict[str, Path], tmp_path: 
     argv = [str(images["content"]), str(images["style"]), "-o", str(out), "--size", "40"]
     code, err = run([*argv, "--fast", "--style-strength", "0.6"])
     assert code == 0, err
-    assert Image.open(out).size == (40, 27)
+    assert image_size(out) == (40, 27)
     method = _method(out)
     assert method["method"] == "instant" and method["strength"] == 0.6
     assert "Ghiasi" in str(method["network"])
@@ -106,7 +106,7 @@ def test_apply_arbitrary_on_a_photo_and_a_folder(images: dict[str, Path], tmp_pa
     code, err = run(["apply", f"arbitrary:{images['style']}", str(images["content"]), "-o",
                      str(out), "--size", "32", "-q"])  # fmt: skip
     assert code == 0, err
-    assert Image.open(out).size == (32, 21)
+    assert image_size(out) == (32, 21)
     assert _method(out)["method"] == "instant"
     outdir = tmp_path / "painted"
     code, err = run(["apply", "arbitrary:starry-night", str(folder), str(images["content"]),

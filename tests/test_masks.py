@@ -17,7 +17,7 @@ from restyle.media.masks import label_masks, load_masks, mask_tensor, parse_labe
 from restyle.net.vgg import feature_stride
 from restyle.objective.masks import grow_mask, propagate, region_channels
 
-from .conftest import painting, photo
+from .conftest import image_size, painting, photo
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DATA = Path(__file__).resolve().parent / "data"
@@ -268,7 +268,7 @@ def test_cli_masked_and_scale_control_runs(
     common = ["--size", "48", "-n", "3", "-q", "-o", out]
     f = files
     assert _cli(f["photo"], f["a"], f["b"], "--masks", f"{f['ma']},{f['mb']}", *common)[0] == 0
-    assert Image.open(out).size == (48, 32)
+    assert image_size(out) == (48, 32)
     labels = ["--labels", f["lab"], "--label-map", f"red={f['a']},lime=photo,blue={f['b']}"]
     assert _cli(f["photo"], *labels, "--mask-mode", "inside", "--mask-grow", "1", *common)[0] == 0
     assert _cli(f["photo"], "--fine", f["a"], "--coarse", f["b"], *common)[0] == 0

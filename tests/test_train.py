@@ -23,7 +23,7 @@ from restyle.net.transformer import TransformerConfig, TransformerNet
 from restyle.tasks.apply import open_model
 from restyle.tasks.train import Trainer, TrainOptions, load_model, photo_files, save_model
 
-from .conftest import painting, photo
+from .conftest import image_size, painting, photo
 
 TINY = TrainOptions(size=32, batch_size=2, steps=20, learning_rate=5e-3, widths=(4, 8, 8),
                     blocks=1, checkpoint_every=10, warmup=0)  # fmt: skip
@@ -145,7 +145,7 @@ def test_train_and_apply_commands(images: dict[str, Path], tmp_path: Path) -> No
     out = tmp_path / "one.png"
     code, err = run(["apply", str(model), str(images["content"]), "-o", str(out), "--size", "40"])
     assert code == 0, err
-    assert Image.open(out).size == (40, 27)
+    assert image_size(out) == (40, 27)
     method = json.loads(read_metadata(out)["restyle"])["method"]
     assert method["method"] == "model" and method["style"] == "style" and method["step"] == 6
     outdir = tmp_path / "out"
