@@ -112,7 +112,7 @@ class BoxLBFGS(torch.optim.Optimizer):
         out.copy_(grad.detach().reshape(-1))
         if self._fixed is not None:
             out.masked_fill_(self._fixed, 0.0)
-        return float(loss)
+        return float(loss.detach())
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
         """-H g by the two-loop recursion (steepest descent scaled to FIRST_STEP if empty),
