@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -138,26 +139,37 @@ def stylise_command(argv: Sequence[str], stderr: IO[str]) -> int:
         return fast_to_file(
             content, styles, args.output, settings_from_args(args), stderr, quiet=args.quiet
         )
-    if args.labels is not None or args.masks is not None or args.coarse or args.fine:
-        return _stylise_with_control(args, content, styles, stderr)
-    if args.label_map is not None or args.style_masks is not None:
-        raise RestyleError("--label-map goes with --labels, --style-masks with --masks")
+    control = _control_inputs(args, styles)
     return stylise_to_file(
         content,
-        styles,
+        control.styles,
         args.output,
         settings_from_args(args),
         stderr,
         quiet=args.quiet,
         log_json=args.log_json,
         save_every=args.save_every,
+        masks=control.masks,
+        style_masks=control.style_masks,
+        coarse_style=args.coarse,
     )
 
 
-def _stylise_with_control(
-    args: argparse.Namespace, content: str | None, styles: list[str], stderr: IO[str]
-) -> int:
-    """The main command with masks, a label image, or fine and coarse paintings."""
+@dataclass(frozen=True)
+class _Control:
+    """The paintings and the spatial control a command line asks for."""
+
+    styles: list[str]
+    masks: list[ImageSource] | None = None
+    style_masks: list[ImageSource | None] | None = None
+
+
+def _control_inputs(args: argparse.Namespace, styles: list[str]) -> _Control:
+    """The paintings, region masks and style masks from the arguments, checked together."""
+    if args.labels is None and args.masks is None and not args.coarse and not args.fine:
+        if args.label_map is not None or args.style_masks is not None:
+            raise RestyleError("--label-map goes with --labels, --style-masks with --masks")
+        return _Control(styles)
     from ..media.masks import label_masks, parse_label_map
 
     masks: list[ImageSource] | None = list(args.masks) if args.masks is not None else None
@@ -190,16 +202,4 @@ def _stylise_with_control(
     style_masks: list[ImageSource | None] | None = None
     if args.style_masks is not None:
         style_masks = [None if m == "-" else m for m in args.style_masks]
-    return stylise_to_file(
-        content,
-        styles,
-        args.output,
-        settings_from_args(args),
-        stderr,
-        quiet=args.quiet,
-        log_json=args.log_json,
-        save_every=args.save_every,
-        masks=masks,
-        style_masks=style_masks,
-        coarse_style=args.coarse,
-    )
+    return _Control(styles, masks, style_masks)
