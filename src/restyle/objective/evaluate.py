@@ -26,7 +26,7 @@ import torch
 
 from ..net.vgg import VGGFeatures, feature_stride
 from .terms import FeatureTerm, ImageTerm, Term, gram, gram_sum, is_image_term
-from .tiles import WHOLE, Tile, TileWindow, Window, tiles_for, whole_tile
+from .tiles import WHOLE, Tile, TileWindow, Window, features_by_tile, tiles_for
 
 #: The image gradient's accumulator: called with the optimiser's loss scale.
 Backward = Callable[[float], None]
@@ -163,17 +163,14 @@ def features_and_grams(
     if not layers:
         return {}, {}
     n, _, h, w = image.shape
-    tiles = tiles_for(w, h, max_pixels, layers) or [whole_tile(w, h)]
+    whole = tiles_for(w, h, max_pixels, layers) is None
     feats_out: dict[str, torch.Tensor] = {}
     grams: dict[str, torch.Tensor] = {}
     sums: dict[str, torch.Tensor] = {}
-    for tile in tiles:
-        window = TileWindow(tile)
-        crop = net(image[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1], layers)
-        for k in layers:
-            part = window.interior(k, crop[k])
+    for window, parts in features_by_tile(net, image, layers, max_pixels):
+        for k, part in parts.items():
             if k in feature_layers:
-                if len(tiles) == 1:
+                if whole:
                     feats_out[k] = part.float().contiguous()
                 else:
                     if k not in feats_out:
@@ -183,13 +180,12 @@ def features_and_grams(
                     window.crop(k, feats_out[k]).copy_(part)
             if k not in gram_layers:
                 continue
-            if len(tiles) == 1:
+            if whole:
                 grams[k] = gram(part)
                 continue
             g = gram_sum(part)
             if g is not None:
                 sums[k] = g if k not in sums else sums[k] + g
-        del crop
     for k, g in sums.items():
         s = feature_stride(k)
         grams[k] = g / ((h // s) * (w // s))

@@ -29,7 +29,7 @@ import torch
 
 from ..net.vgg import VGGFeatures, feature_stride
 from .terms import ROWS_PER_PRODUCT, _check_features, _rows, _wide_dtype, style_layer_loss
-from .tiles import Tile, TileWindow, Window, tiles_for, whole_tile
+from .tiles import Tile, TileWindow, Window, features_by_tile
 
 __all__ = [
     "GuidedGramStyleTerm",
@@ -327,15 +327,10 @@ def guided_grams(
     if not layers:
         return {}
     _, _, h, w = image.shape
-    tiles = tiles_for(w, h, max_pixels, layers) or [whole_tile(w, h)]
     sums: dict[str, torch.Tensor] = {}
-    for tile in tiles:
-        window = TileWindow(tile)
-        crop = net(image[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1], layers)
-        for k in layers:
-            part = window.interior(k, crop[k])
+    for window, parts in features_by_tile(net, image, layers, max_pixels):
+        for k, part in parts.items():
             g = guided_gram_sum(part, window.crop(k, masks[k]).to(part.device))
             if g is not None:
                 sums[k] = g if k not in sums else sums[k] + g
-        del crop
     return {k: g / ((h // feature_stride(k)) * (w // feature_stride(k))) for k, g in sums.items()}

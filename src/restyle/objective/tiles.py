@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ..config import LAYER_NAMES, deepest
-from ..net.vgg import feature_stride
+from ..net.vgg import VGGFeatures, feature_stride
 
 
 @dataclass(frozen=True)
@@ -148,3 +148,20 @@ def tiles_for(width: int, height: int, budget: int, layers: Sequence[str]) -> li
     if not budget or width * height <= budget or not layers:
         return None
     return plan_tiles(width, height, budget, layers)
+
+
+def features_by_tile(
+    net: VGGFeatures, image: torch.Tensor, layers: Sequence[str], max_pixels: int
+) -> Iterator[tuple[TileWindow, dict[str, torch.Tensor]]]:
+    """``net``'s features of ``image`` ``(N, 3, H, W)`` at ``layers``, one tile at a time (the
+    whole image as one tile at or below ``max_pixels``, or when it is 0): each tile's window
+    and its interior's features per layer. The dict is emptied before the next tile runs, so
+    that a tile's features are freed even while the caller still holds it."""
+    _, _, h, w = image.shape
+    for tile in tiles_for(w, h, max_pixels, layers) or [whole_tile(w, h)]:
+        window = TileWindow(tile)
+        crop = net(image[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1], layers)
+        parts = {k: window.interior(k, crop[k]) for k in layers}
+        del crop
+        yield window, parts
+        parts.clear()
