@@ -194,6 +194,7 @@ def restyle_settings(width: int, height: int, iterations: int) -> Any:
         reference_pixels=0,  # alpha as given at the output size (pastiche's mean is per pixel)
         style_weight=1.0,
         style_layer_weights=tuple(40.0 / channels[k] ** 2 for k in STYLE_LAYERS),
+        style_balance=0.0,  # the layer weights as given (restyle's default evens paintings out)
         pooling="max",
         normalize=False,
         padding="mean",
@@ -214,7 +215,12 @@ def restyle_child(work: Path, launched: float, iterations: int, mode: str) -> No
     out = work / f"restyle-{mode}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    settings = restyle_settings(w, h, iterations).replace(multiscale=mode == "multiscale")
+    sw, sh = Image.open(style).size
+    # restyle sizes a painting to the output's pixel count times style_scale^2: this scale keeps
+    # the painting at pastiche's size (its own rounding differs, and a 1-px resize blurs it)
+    settings = restyle_settings(w, h, iterations).replace(
+        multiscale=mode == "multiscale", style_scale=math.sqrt(sw * sh / (w * h))
+    )
     run = stylize_iter(content, style, settings)
     overhead, images, last_losses = 0.0, [], {}
     for i, p in enumerate(run, start=1):
@@ -348,11 +354,13 @@ class PasticheObjective:
 
 
 def score(work: Path, runs: list[dict[str, Any]]) -> None:
+    """Score every image not scored yet (runs reused from an earlier invocation keep theirs)."""
     judge = PasticheObjective(work / "content.png", work / "style.png")
     for run in runs:
-        for img in run["images"]:
+        todo = [img for img in run["images"] if "objective" not in img]
+        for img in todo:
             img["objective"] = judge(Path(img["path"]))
-        print(f"scored {len(run['images'])} images of {run['tool']}", flush=True)
+        print(f"scored {len(todo)} images of {run['tool']}", flush=True)
 
 
 # ----- the report ---------------------------------------------------------------------------
@@ -443,6 +451,11 @@ def pair_section(work: Path, pair: dict[str, Any]) -> list[str]:
             [f"{r['last']['objective']['total']:.4g} (step {r['last']['step']})" for r in runs],
         ),
         row("content / style part at the end", parts(last), [parts(r["last"]) for r in runs]),
+        row(
+            "restyle's own last loss (its float image): the same objective as the evaluator's?",
+            "-",
+            [f"{r['final_losses'].get('total', float('nan')):.4g}" for r in runs],
+        ),
         row(
             "whole run (process start to exit)",
             f"{p['wall_s']:.0f} s",
@@ -654,6 +667,11 @@ def main() -> None:
         help="score the pastiche runs already in --work (per pair) instead of running them",
     )
     ap.add_argument(
+        "--reuse-restyle",
+        action="store_true",
+        help="reuse restyle's scored runs already in --work (per pair and mode) where present",
+    )
+    ap.add_argument(
         "--pairs",
         default="all",
         help="all (2 photos x 4 paintings, the default) or PHOTO:PAINTING,... by file stem",
@@ -697,10 +715,17 @@ def main() -> None:
             continue
         runs = []
         for mode in modes:
-            r = run_restyle(work, args.iterations, mode)
+            cached = work / f"restyle-{mode}-run.json"
+            if args.reuse_restyle and cached.is_file():
+                r = json.loads(cached.read_text())
+            else:
+                r = run_restyle(work, args.iterations, mode)
             print(f"{name}: {r['tool']}: {r['wall_s']:.0f} s, peak {r['peak_mib']:.0f} MiB")
             runs.append(r)
         score(work, [p, *runs])
+        saved.write_text(json.dumps(p))  # now with its scores
+        for mode, r in zip(modes, runs, strict=True):
+            (work / f"restyle-{mode}-run.json").write_text(json.dumps(r))
         results.append({"name": name, "work": str(work), "pastiche": p, "restyle": runs}
                        | analyse(p, runs))  # fmt: skip
         report(results, (load0, os.getloadavg()[0]), args)  # after every pair: nothing lost

@@ -162,16 +162,22 @@ def load_image(source: ImageSource, *, role: str = "image") -> Image.Image:
     )
 
 
-def _open_file(path: str | os.PathLike[str], noun: str, shown: str) -> IO[bytes]:
-    """Open a regular, non-empty file for reading, turning every failure into RestyleError."""
+def stat_input(path: str | os.PathLike[str], noun: str, shown: str) -> os.stat_result:
+    """``os.stat`` of an input named ``noun`` (shown as ``shown``), its failures as one-line
+    RestyleErrors: not found, permission denied, or any other reason."""
     try:
-        info = os.stat(path)
+        return os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         raise RestyleError(f"{noun} not found: {shown}") from None
     except PermissionError:
         raise RestyleError(f"{noun} cannot be read (permission denied): {shown}") from None
     except (OSError, ValueError) as exc:
         raise RestyleError(f"{noun} cannot be read: {shown} ({_detail(exc)})") from None
+
+
+def _open_file(path: str | os.PathLike[str], noun: str, shown: str) -> IO[bytes]:
+    """Open a regular, non-empty file for reading, turning every failure into RestyleError."""
+    info = stat_input(path, noun, shown)
     if stat.S_ISDIR(info.st_mode):
         raise RestyleError(f"{noun} is a directory, not an image file: {shown}")
     if not stat.S_ISREG(info.st_mode):

@@ -47,7 +47,16 @@ from PIL import Image
 
 from ..config import MAX_SIZE
 from ..errors import RestyleError
-from .image import _detail, _fsync_folder, _same_file, _show, create_temp, load_image, save_image
+from .image import (
+    _detail,
+    _fsync_folder,
+    _same_file,
+    _show,
+    create_temp,
+    load_image,
+    save_image,
+    stat_input,
+)
 
 if TYPE_CHECKING:
     from av.audio.frame import AudioFrame
@@ -196,14 +205,7 @@ class VideoFrame:
 def _check_input_path(path: PathLike) -> os.stat_result:
     """stat() an input, turning every failure into a one-line RestyleError."""
     shown = _show(path)
-    try:
-        info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise RestyleError(f"input video not found: {shown}") from None
-    except PermissionError:
-        raise RestyleError(f"input video cannot be read (permission denied): {shown}") from None
-    except (OSError, ValueError) as exc:
-        raise RestyleError(f"input video cannot be read: {shown} ({_detail(exc)})") from None
+    info = stat_input(path, "input video", shown)
     if stat.S_ISREG(info.st_mode) and info.st_size == 0:
         raise RestyleError(f"input video is an empty file (0 bytes): {shown}")
     if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
