@@ -277,13 +277,10 @@ class StyleRun:
             ]
         blend = s.style_blend or (1.0,) * len(grams)
         style_grams = blend_grams(grams, blend) if s.style_layers else {}
-        layer_w = s.style_layer_weights or (1.0 / max(1, len(s.style_layers)),) * len(
-            s.style_layers
-        )
-        weights = dict(zip(s.style_layers, layer_w, strict=True))
-        return [GramStyleTerm(style_grams, weights, s.beta)]
+        return [GramStyleTerm(style_grams, self._layer_weights(), s.beta)]
 
     def _layer_weights(self) -> dict[str, float]:
+        """w_l per style layer: the settings' weights, or equal weights summing to 1."""
         s = self.settings
         n = len(s.style_layers)
         layer_w = s.style_layer_weights or (1.0 / max(1, n),) * n
