@@ -4,6 +4,8 @@ pair of a photo and a painting.
     nohup python bench/vs_pastiche.py > vs_pastiche.log 2>&1 &      # all 8 pairs: hours
     python bench/vs_pastiche.py --pairs coffee:the_scream,tubingen:starry_night
     python bench/vs_pastiche.py --reuse-pastiche                    # pastiche's runs kept
+    python bench/vs_pastiche.py --modes none                        # pastiche's runs only
+    python bench/vs_pastiche.py --reuse-pastiche --reuse-restyle    # the report again
 
 Pairs: the two photos ``tubingen`` and ``coffee`` with the four paintings of
 ``../shared/images/style`` (``--pairs all``, the default), or a comma-separated subset of
