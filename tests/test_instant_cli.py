@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from restyle.api import stylize_fast
 from restyle.cli import main
