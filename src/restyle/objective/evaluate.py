@@ -163,11 +163,12 @@ def features_and_grams(
     if not layers:
         return {}, {}
     n, _, h, w = image.shape
-    whole = tiles_for(w, h, max_pixels, layers) is None
+    tiles = tiles_for(w, h, max_pixels, layers)
+    whole = tiles is None
     feats_out: dict[str, torch.Tensor] = {}
     grams: dict[str, torch.Tensor] = {}
     sums: dict[str, torch.Tensor] = {}
-    for window, parts in features_by_tile(net, image, layers, max_pixels):
+    for window, parts in features_by_tile(net, image, layers, tiles):
         for k, part in parts.items():
             if k in feature_layers:
                 if whole:

@@ -29,7 +29,7 @@ import torch
 
 from ..net.vgg import VGGFeatures, feature_stride
 from .terms import ROWS_PER_PRODUCT, _check_features, _rows, _wide_dtype, style_layer_loss
-from .tiles import Tile, TileWindow, Window, features_by_tile
+from .tiles import Tile, TileWindow, Window, features_by_tile, tiles_for
 
 __all__ = [
     "GuidedGramStyleTerm",
@@ -328,7 +328,8 @@ def guided_grams(
         return {}
     _, _, h, w = image.shape
     sums: dict[str, torch.Tensor] = {}
-    for window, parts in features_by_tile(net, image, layers, max_pixels):
+    tiles = tiles_for(w, h, max_pixels, layers)
+    for window, parts in features_by_tile(net, image, layers, tiles):
         for k, part in parts.items():
             g = guided_gram_sum(part, window.crop(k, masks[k]).to(part.device))
             if g is not None:

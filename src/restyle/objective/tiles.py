@@ -151,14 +151,14 @@ def tiles_for(width: int, height: int, budget: int, layers: Sequence[str]) -> li
 
 
 def features_by_tile(
-    net: VGGFeatures, image: torch.Tensor, layers: Sequence[str], max_pixels: int
+    net: VGGFeatures, image: torch.Tensor, layers: Sequence[str], tiles: Sequence[Tile] | None
 ) -> Iterator[tuple[TileWindow, dict[str, torch.Tensor]]]:
-    """``net``'s features of ``image`` ``(N, 3, H, W)`` at ``layers``, one tile at a time (the
-    whole image as one tile at or below ``max_pixels``, or when it is 0): each tile's window
+    """``net``'s features of ``image`` ``(N, 3, H, W)`` at ``layers``, one tile of ``tiles``
+    (:func:`tiles_for`'s plan; None: the whole image as one tile) at a time: each tile's window
     and its interior's features per layer. The dict is emptied before the next tile runs, so
     that a tile's features are freed even while the caller still holds it."""
     _, _, h, w = image.shape
-    for tile in tiles_for(w, h, max_pixels, layers) or [whole_tile(w, h)]:
+    for tile in tiles or [whole_tile(w, h)]:
         window = TileWindow(tile)
         crop = net(image[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1], layers)
         parts = {k: window.interior(k, crop[k]) for k in layers}
