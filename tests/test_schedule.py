@@ -7,8 +7,10 @@ import math
 
 import pytest
 
+from restyle.config import Settings
 from restyle.errors import RestyleError
 from restyle.optim.schedule import (
+    FINAL_WORK_SHARE,
     MIN_LAST_STEP,
     output_size,
     scale_sizes,
@@ -57,25 +59,47 @@ def test_one_scale_when_asked_or_when_the_output_is_small() -> None:
 
 @pytest.mark.parametrize(("w", "h"), SIZES)
 @pytest.mark.parametrize("total", [1, 3, 10, 100, 300, 1000])
-def test_steps_add_up_and_go_where_they_are_cheap(w: int, h: int, total: int) -> None:
+def test_steps_add_up_and_coarse_ones_go_where_they_are_cheap(w: int, h: int, total: int) -> None:
     sizes = scale_sizes(w, h)
     steps = split_iterations(total, sizes)
     assert len(steps) == len(sizes)
     assert all(n >= 1 for n in steps)
     if total >= len(sizes):
         assert sum(steps) == total
-        assert steps == sorted(steps, reverse=True)  # never more steps on a larger scale
+        # never more steps on a larger coarse scale
+        assert steps[:-1] == sorted(steps[:-1], reverse=True)
     else:
         assert steps == [1] * len(sizes)
 
 
-def test_default_run_spends_most_steps_at_coarse_scales_and_little_work() -> None:
-    sizes = scale_sizes(512, 384)
-    steps = split_iterations(300, sizes)
+def _work(steps: list[int], sizes: list[tuple[int, int]]) -> float:
+    """A run's work in steps at the output size (a step costs in proportion to its pixels)."""
     pixels = [w * h for w, h in sizes]
-    work = sum(n * p for n, p in zip(steps, pixels, strict=True)) / pixels[-1]
-    assert steps[-1] < 300 / len(sizes)  # the output scale gets fewer steps than an even split
-    assert work < 150  # in output-size steps: well under half of 300 single-scale steps
+    return sum(n * p for n, p in zip(steps, pixels, strict=True)) / pixels[-1]
+
+
+@pytest.mark.parametrize(("w", "h"), [(512, 384), (400, 300), (1024, 768), (4096, 3072)])
+def test_output_scale_does_three_quarters_of_the_work(w: int, h: int) -> None:
+    sizes = scale_sizes(w, h)
+    steps = split_iterations(120, sizes)
+    assert steps[-1] / _work(steps, sizes) == pytest.approx(FINAL_WORK_SHARE, abs=0.05)
+    assert steps[:-1] == sorted(steps[:-1], reverse=True)  # coarse steps go where they are cheap
+
+
+def test_default_run_takes_a_third_of_its_steps_at_512_px_for_less_work_than_before() -> None:
+    sizes = scale_sizes(512, 384)
+    steps = split_iterations(Settings().iterations, sizes)
+    assert [w for w, _ in sizes] == [128, 181, 256, 362, 512]
+    assert steps == [30, 22, 15, 11, 42]
+    # the split before this one: 300 steps, 27 of them at 512 px, 75 steps' worth of work
+    assert _work(steps, sizes) < 60
+
+
+def test_large_output_keeps_few_steps_at_full_size() -> None:
+    sizes = scale_sizes(4096, 3072)
+    steps = split_iterations(120, sizes)
+    assert steps[-1] <= 10  # a 4096-px step costs 64 of 512 px's
+    assert _work(steps, sizes) < 12
 
 
 def test_single_scale_gets_every_step() -> None:

@@ -183,7 +183,7 @@ class Settings:
 
     # Optimisation.
     optimizer: OptimizerName = "lbfgs"
-    iterations: int = 300
+    iterations: int = 120
     learning_rate: float = 0.02  # Adam only, in pixel units of [0, 1]
     tolerance: float = 1e-5  # stop a scale when the relative loss change stays below this
     init: str = "content"  # "content", "noise", "style" or a path to an image file

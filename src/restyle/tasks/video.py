@@ -17,8 +17,9 @@ previous one) and writes the output through :class:`~restyle.media.video.VideoWr
 One scale for later frames: the warped start already carries the first frame's large-scale
 strokes, and a coarse-to-fine pass would first blur them away (the downsampled start) and then
 repaint them a little differently, which is flicker. At one scale, by their pixel-steps, a later
-frame's 30 steps cost a quarter (320 px) to two fifths (512 px) of the first frame's 300 steps
-over its scales (measured in ``bench/results/video.md``). The price: where the picture changes
+frame's 30 steps cost two fifths (320 px) to a half (512 px) of the first frame's 120 steps
+over its scales (``bench/results/video.md`` measured the 300-step split before: a quarter to two
+fifths). The price: where the picture changes
 (a moving figure, disocclusions) a later frame gets only those steps at fine scale, so such
 regions keep fewer and smaller strokes than the first frame's, and repeated bilinear warps of
 sub-pixel motion soften them over the frames.
@@ -112,9 +113,9 @@ class VideoOptions:
     Attributes:
         frame_iterations: Optimisation steps of each frame after the first (at the output
             size; a frame may stop earlier by the tolerance). The first frame gets
-            ``settings.iterations`` over its coarse-to-fine scales: 300 of them cost as much
-            as 75 steps at 512 px (127 at 320 px), so 30 keeps a later frame under half the
-            first frame's time.
+            ``settings.iterations`` over its coarse-to-fine scales: 120 of them cost as much
+            as 56 steps at 512 px (79 at 320 px), so 30 keeps a later frame at about half the
+            first frame's time or less.
         start: Where in the input to start, in seconds.
         duration: How many seconds to stylise (None: to the end).
         fps: Frame rate of a folder of frames (None: 25); a video file has its own.
