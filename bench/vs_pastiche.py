@@ -659,7 +659,7 @@ def images(pairs: list[dict[str, Any]], cell: int = 300) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--steps", type=int, default=300, help="pastiche steps (default 300)")
-    ap.add_argument("--iterations", type=int, default=300, help="restyle steps (default 300)")
+    ap.add_argument("--iterations", type=int, help="restyle steps (default: restyle's own default)")
     ap.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "restyle-vs-pastiche"
     )
@@ -697,6 +697,10 @@ def main() -> None:
         work, launched, iterations, mode = args.restyle_child
         restyle_child(Path(work), float(launched), int(iterations), mode)
         return
+    if args.iterations is None:
+        from restyle import Settings
+
+        args.iterations = Settings().iterations
     modes = parse_modes(args.modes)
     load0 = os.getloadavg()[0]
     results = []
