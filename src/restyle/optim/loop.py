@@ -200,6 +200,7 @@ class Optimization:
         work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
         total_steps = sum(self.steps)
         work_done, done_steps = 0.0, 0
+        rate: float | None = None
         for si, ((w, h), n_steps) in enumerate(zip(self.sizes, self.steps, strict=True)):
             # The last scale's buffers are free now; without this the next, larger scale
             # grows the process by what the allocator keeps (see restyle.memory).
@@ -216,13 +217,24 @@ class Optimization:
             self._x, self._best = x, None
             last_scale = si == len(self.sizes) - 1
             pending: Progress | None = None
+            scale_start, first_step_done = time.perf_counter(), 0.0
             for step, losses in enumerate(self._steps(terms, x, n_steps, box), start=1):
                 if pending is not None:
                     yield pending
                 done_steps += 1
                 work_done += w * h
-                elapsed = time.perf_counter() - start
+                now = time.perf_counter()
+                elapsed = now - start
                 left = sum(work[si + 1 :]) + (n_steps - step) * w * h
+                # Seconds per pixel-step, from this scale's steps after its first (which sets up
+                # the new shapes and often backtracks, and costs several steps' time); until
+                # then the last estimate, or before there is one this scale's own steps so far
+                # (not the run's start-up, which would inflate the first estimates tenfold).
+                if step == 1:
+                    first_step_done = now
+                elif step > 2:
+                    rate = (now - first_step_done) / ((step - 1) * w * h)
+                eta_rate = rate if rate is not None else (now - scale_start) / (step * w * h)
                 pending = Progress(
                     scale=si,
                     scales=len(self.sizes),
@@ -234,7 +246,7 @@ class Optimization:
                     total_steps=total_steps,
                     losses=losses,
                     elapsed=elapsed,
-                    eta=left * elapsed / work_done,
+                    eta=left * eta_rate,
                     done=False,
                 )
             if pending is not None:
