@@ -199,7 +199,7 @@ class Optimization:
         start = time.perf_counter()
         work = [n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True)]
         total_steps = sum(self.steps)
-        work_done, done_steps = 0.0, 0
+        done_steps = 0
         rate: float | None = None
         for si, ((w, h), n_steps) in enumerate(zip(self.sizes, self.steps, strict=True)):
             # The last scale's buffers are free now; without this the next, larger scale
@@ -222,7 +222,6 @@ class Optimization:
                 if pending is not None:
                     yield pending
                 done_steps += 1
-                work_done += w * h
                 now = time.perf_counter()
                 elapsed = now - start
                 left = sum(work[si + 1 :]) + (n_steps - step) * w * h
