@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from restyle.net import layers
-from restyle.net.layers import avg_pool2x2, banded_conv3x3
+from restyle.net.layers import avg_pool2x2, banded_conv3x3, conv3x3_relu
 
 
 def _reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, mode: str) -> torch.Tensor:
@@ -72,3 +72,43 @@ def test_average_pooling_matches_torch(shape: tuple[int, ...], channels_last: bo
     torch.testing.assert_close(
         torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0], rtol=0, atol=1e-15
     )
+
+
+@pytest.mark.parametrize("keep_output", [False, True])
+def test_convolution_and_relu_match_torch(keep_output: bool) -> None:
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(6, 4, 3, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(6, generator=gen, dtype=torch.float64)
+    x = torch.randn(2, 4, 7, 9, generator=gen, dtype=torch.float64, requires_grad=True)
+    out = conv3x3_relu(x, w, b, keep_output)
+    ref = F.relu(F.conv2d(x, w, b, padding=1))
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    g = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(
+        torch.autograd.grad(out, x, g.clone())[0], torch.autograd.grad(ref, x, g)[0]
+    )
+    # each output value still flows back through the next layer, as in the network
+    assert torch.autograd.gradcheck(lambda v: conv3x3_relu(v, w, b, keep_output) * 1.5, (x,))
+
+
+@pytest.mark.parametrize("keep_output", [False, True])
+def test_convolution_and_relu_keep_a_byte_a_value_not_the_input(keep_output: bool) -> None:
+    # What the backward pass holds: the weights and either the output (which the caller keeps
+    # anyway: nothing new) or a boolean map, never the input, which torch's convolution keeps.
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t)
+        return t
+
+    w = torch.randn(16, 8, 3, 3)
+    x = torch.randn(1, 8, 20, 30, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = conv3x3_relu(x * 1.0, w, None, keep_output)
+    assert not any(t.data_ptr() == x.data_ptr() or t.shape == x.shape for t in saved)
+    big = [t for t in saved if t.shape == out.shape]
+    assert len(big) == 1
+    if keep_output:
+        assert big[0].data_ptr() == out.data_ptr()
+    else:
+        assert big[0].dtype == torch.bool

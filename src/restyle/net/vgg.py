@@ -16,7 +16,7 @@ from torch import nn
 
 from ..config import LAYER_INDEX, LAYER_NAMES, check_layers
 from ..errors import RestyleError
-from .layers import avg_pool2x2, banded_conv3x3, layout_of
+from .layers import avg_pool2x2, banded_conv3x3, conv3x3_relu, layout_of
 from .weights import (
     CONV_NAMES,
     ConvWeights,
@@ -117,12 +117,25 @@ class VGGFeatures(nn.Module):
         deepest_conv: nn.Conv2d = list(self.convs.values())[-1]  # type: ignore[assignment]
         act = deepest_conv.weight.dtype
         out: dict[str, torch.Tensor] = {}
+        fused = ""  # a ReLU already applied with its convolution
         for name in self.layer_names[: last + 1]:
-            if name.startswith("conv"):
+            if name == fused:
+                pass
+            elif name.startswith("conv"):
                 conv: nn.Conv2d = self.convs[name]  # type: ignore[assignment]
                 if x.dtype != conv.weight.dtype:
                     x = x.to(conv.weight.dtype)
-                if conv.weight.dtype == torch.float32 and act != torch.float32:
+                relu = "relu" + name[4:]
+                if (
+                    conv.padding_mode == "zeros"
+                    and conv.weight.dtype == act
+                    and name not in wanted
+                    and LAYER_INDEX[relu] <= last
+                ):
+                    # keeps for the backward pass what the input's gradient needs, not x
+                    x = conv3x3_relu(x, conv.weight, conv.bias, relu in wanted)
+                    fused = relu
+                elif conv.weight.dtype == torch.float32 and act != torch.float32:
                     # float32 conv1_1 before a half-precision network (see restyle.net.layers)
                     x = banded_conv3x3(x, conv.weight, conv.bias, conv.padding_mode, act)
                 else:
