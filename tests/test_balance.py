@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from restyle.config import STYLE_LAYER_REFERENCE, Settings
-from restyle.objective.balance import balanced_layer_weights, layer_losses
-from restyle.objective.terms import GramStyleTerm, gram, style_layer_loss
+from restyle.objective.balance import balanced_layer_weights, layer_losses, style_over_content
+from restyle.objective.terms import ContentTerm, GramStyleTerm, gram, style_layer_loss
 from restyle.tasks.stylize import StyleRun
 
 from .conftest import painting, photo
@@ -54,3 +54,47 @@ def test_a_run_rescales_its_style_layers_and_not_without_balance() -> None:
     (style0,) = [t for t in plain.terms(32, 21) if isinstance(t, GramStyleTerm)]
     assert dict(style0.layer_weights) == {k: 0.2 for k in s.style_layers}
     assert plain.layer_start == {}
+
+
+def test_style_over_content_is_the_photos_style_loss_over_the_content_energy() -> None:
+    torch.manual_seed(1)
+    p = torch.randn(1, 4, 3, 5)
+    content = ContentTerm({"c": p}, 2.0)
+    target = gram(torch.randn(1, 4, 5, 6))
+    style = GramStyleTerm({"a": target}, {"a": 0.5}, 7.0)
+    f = torch.randn(1, 4, 5, 6)
+    got = style_over_content(content, style, {"a": gram(f)})
+    start = 0.5 * float(style_layer_loss(gram(f), target))
+    expected = 7.0 * start / (2.0 * 0.5 * float(p.pow(2).sum()))
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert style_over_content(ContentTerm({"c": p * 0}, 2.0), style, {"a": gram(f)}) == float("inf")
+
+
+@pytest.mark.usefixtures("use_tiny_net")
+def test_style_heavy_objectives_run_at_one_scale_and_others_coarse_to_fine() -> None:
+    s = Settings(size=96, iterations=12, min_scale=32, multiscale_balance_limit=1e30)
+    run = StyleRun(photo(96, 64), [painting()], s)
+    assert run.balance is not None and len(run.sizes) > 1
+    # the balance grows with the style's weight; past the limit the coarse scales would paint
+    # the layout away, so the run is single-scale with every step at the output size
+    limit = s.replace(multiscale_balance_limit=run.balance * 10)
+    assert len(StyleRun(photo(96, 64), [painting()], limit).sizes) > 1
+    heavy = StyleRun(photo(96, 64), [painting()], limit.replace(style_strength=20.0))
+    assert heavy.balance == pytest.approx(20 * run.balance, rel=1e-6)
+    assert heavy.sizes == [(96, 64)] and heavy.steps == [12]
+    never = limit.replace(style_strength=20.0, multiscale_balance_limit=0)
+    run0 = StyleRun(photo(96, 64), [painting()], never)
+    assert len(run0.sizes) > 1 and run0.balance is None
+
+
+@pytest.mark.usefixtures("use_tiny_net")
+def test_coarse_scales_weigh_the_content_more_than_the_output_size() -> None:
+    s = Settings(size=96, iterations=4, min_scale=32, coarse_content_weight=3.0)
+    s = s.replace(multiscale_balance_limit=0)  # the tiny test network weighs style heavily
+    run = StyleRun(photo(96, 64), [painting()], s)
+    (w0, h0), (w1, h1) = run.sizes[0], run.sizes[-1]
+    (coarse,) = [t for t in run.terms(w0, h0) if isinstance(t, ContentTerm)]
+    (fine,) = [t for t in run.terms(w1, h1) if isinstance(t, ContentTerm)]
+    area = s.reference_pixels / (w0 * h0), s.reference_pixels / (w1 * h1)
+    assert fine.weight == pytest.approx(s.alpha * area[1])
+    assert coarse.weight == pytest.approx(3.0 * s.alpha * area[0])

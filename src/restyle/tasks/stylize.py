@@ -23,7 +23,7 @@ from ..media.image import load_image, resize, to_pil, to_tensor
 from ..media.masks import mask_tensor
 from ..net.cache import NetworkCache, NetworkSpec, default_cache, image_digest
 from ..net.vgg import VGGFeatures
-from ..objective.balance import balanced_layer_weights, layer_losses
+from ..objective.balance import balanced_layer_weights, layer_losses, style_over_content
 from ..objective.evaluate import evaluate, features_and_grams, layers_of
 from ..objective.guided import GuidedGramStyleTerm, GuidedRegion, guided_grams, normalise
 from ..objective.masks import propagate, region_channels
@@ -98,8 +98,6 @@ class StyleRun:
             styles = [to_pil(color.match_histogram(to_tensor(s), c)) for s in styles]
         self.styles = styles
         self.init_image = self._init_file(settings.init)
-        self.sizes = scale_sizes(self.width, self.height, settings.min_scale, settings.multiscale)
-        self.steps = split_iterations(settings.iterations, self.sizes)
         self.device = resolve_device(settings.device)
         configure_backends(self.device)
         self.networks = networks or default_cache()
@@ -111,6 +109,15 @@ class StyleRun:
         self.layer_start: dict[str, float] = {}
         self._optimization: Optimization | None = None
         self._content_small: torch.Tensor | None = None
+        self.sizes = scale_sizes(self.width, self.height, settings.min_scale, settings.multiscale)
+        #: The style's weight over the content's at the smallest scale (see
+        #: :attr:`Settings.multiscale_balance_limit`), when coarse to fine had to ask.
+        self.balance: float | None = None
+        if len(self.sizes) > 1 and settings.multiscale_balance_limit:
+            self.balance = self._balance(*self.sizes[0])
+            if self.balance is not None and self.balance > settings.multiscale_balance_limit:
+                self.sizes = self.sizes[-1:]
+        self.steps = split_iterations(settings.iterations, self.sizes)
 
     @staticmethod
     def _init_file(init: str) -> Image.Image | None:
@@ -249,6 +256,8 @@ class StyleRun:
         reference = s.reference_pixels or self.width * self.height
         area = reference / (width * height)
         alpha = s.alpha * area if self.content is not None else 0.0
+        if (width, height) != (self.width, self.height):
+            alpha *= s.coarse_content_weight
         style_terms = self._style_terms(net, width, height)
         if balance:
             for term in style_terms:
@@ -262,6 +271,25 @@ class StyleRun:
         if self.extra_terms is not None:
             terms += self.extra_terms(width, height)
         return terms
+
+    def _balance(self, width: int, height: int) -> float | None:
+        """How many times the style outweighs the content at ``width`` x ``height``: the style
+        term at the photo itself over the content term at an image without features (see
+        :func:`restyle.objective.balance.style_over_content`); None without a photo, with
+        masks or with either term off."""
+        content = self._scale_content(width, height)
+        if content is None or self.masks is not None:
+            return None
+        terms = self.terms(width, height)
+        cterm = next((t for t in terms if isinstance(t, ContentTerm)), None)
+        sterm = next((t for t in terms if isinstance(t, GramStyleTerm)), None)
+        if cterm is None or sterm is None or not cterm.layers or not sterm.layers:
+            return None
+        s = self.settings
+        _, grams = features_and_grams(self._network(), content, (), sterm.layers, s.tile_pixels)
+        # the objective's own balance: terms() weights a coarse scale's content more
+        coarse = s.coarse_content_weight if (width, height) != (self.width, self.height) else 1
+        return style_over_content(cterm, sterm, grams) * coarse
 
     def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
         """The style term(s) at ``width`` x ``height``: the paintings' blended Grams (or a
