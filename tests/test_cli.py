@@ -184,3 +184,15 @@ def test_example_runs_offline(tmp_path: Path) -> None:
     assert json.loads(read_metadata(out)["restyle"])["styles"] == ["composition-vii"]
     code, err = run(["example", "-o", str(out), "--style", "picasso", *FAST])
     assert code == 2 and "picasso" in err and "starry-night" in err
+
+
+def test_a_style_heavy_run_says_it_runs_at_one_scale(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    # The tiny test network weighs the style thousands of times over the content: one scale.
+    out = tmp_path / "out.png"
+    argv = [str(images["content"]), str(images["style"]), "-o", str(out), "--size", "64"]
+    code, err = run([*argv, "-n", "4", "--min-scale", "16"])
+    assert code == 0, err
+    assert "outweighs the content" in err and "one scale, every step at 64x43" in err
+    assert "scale 1/1" in err

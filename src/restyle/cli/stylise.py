@@ -96,6 +96,13 @@ def stylise_to_file(
             style_masks=style_masks,
             coarse_style=coarse_style,
         )
+    if run.balance is not None and len(run.sizes) == 1 and not quiet:
+        (w, h), limit = run.sizes[0], run.settings.multiscale_balance_limit
+        print(
+            f"restyle: the style outweighs the content {run.balance:.0f} times (over {limit:g}): "
+            f"one scale, every step at {w}x{h}",
+            file=stderr,
+        )
     content_name, style_names = names or (
         str(content) if isinstance(content, (str, Path)) else None,
         [str(s) for s in styles if isinstance(s, (str, Path))],
