@@ -265,7 +265,10 @@ def run_restyle(work: Path, iterations: int, mode: str) -> dict[str, Any]:
     } | data
 
 
-MODE_NAMES = {"multiscale": "default, coarse to fine", "single": "--single-scale"}
+MODE_NAMES = {
+    "multiscale": "default: coarse to fine, or one scale where the style outweighs the content",
+    "single": "--single-scale",
+}
 
 
 def parse_modes(text: str) -> list[str]:
