@@ -192,12 +192,12 @@ class Settings:
     multiscale: bool = True
     min_scale: int = 128
     #: alpha at the coarse scales, times its value at the output size. The coarse scales set
-    #: the large shapes the output size then refines; at alpha itself they handed on their own
-    #: layout of strokes, and a run ended 2-20% further from the photo (relu4_2) than a
+    #: the large shapes the output size then refines; at alpha itself they hand on their own
+    #: layout of strokes, and a run ends 2-20% further from the photo (relu4_2) than a
     #: single-scale run at the same objective value. Three times as much gave 0.99-1.05 of the
-    #: single-scale distance, for a final loss 0.4-5% higher after the same steps
-    #: (bench/README.md, "Content at the coarse scales").
-    coarse_content_weight: float = 3.0
+    #: single-scale distance at 400 px, but at 512 px it took most of The Starry Night's swirls
+    #: away (bench/README.md, "Content at the coarse scales"), so the default stays 1.
+    coarse_content_weight: float = 1.0
     #: Coarse to fine only while the style outweighs the content at most this many times at
     #: the smallest scale (the style term's value at the photo over the content term's value
     #: at an image without features). Above it the coarse scales paint the layout away
