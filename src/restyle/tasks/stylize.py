@@ -255,9 +255,9 @@ class StyleRun:
         # sums exactly, at that size); with reference_pixels=0 the reference is the output.
         reference = s.reference_pixels or self.width * self.height
         area = reference / (width * height)
-        alpha = s.alpha * area if self.content is not None else 0.0
-        if (width, height) != (self.width, self.height):
-            alpha *= s.coarse_content_weight
+        alpha = 0.0
+        if self.content is not None:
+            alpha = s.alpha * area * self._content_factor(width, height)
         style_terms = self._style_terms(net, width, height)
         if balance:
             for term in style_terms:
@@ -287,9 +287,15 @@ class StyleRun:
             return None
         s = self.settings
         _, grams = features_and_grams(self._network(), content, (), sterm.layers, s.tile_pixels)
-        # the objective's own balance: terms() weights a coarse scale's content more
-        coarse = s.coarse_content_weight if (width, height) != (self.width, self.height) else 1
-        return style_over_content(cterm, sterm, grams) * coarse
+        # the objective's own balance, without the extra weight terms() gives a coarse scale
+        return style_over_content(cterm, sterm, grams) * self._content_factor(width, height)
+
+    def _content_factor(self, width: int, height: int) -> float:
+        """What alpha is multiplied by at ``width`` x ``height``: 1 at the output size,
+        :attr:`Settings.coarse_content_weight` at a coarse scale."""
+        if (width, height) == (self.width, self.height):
+            return 1.0
+        return self.settings.coarse_content_weight
 
     def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
         """The style term(s) at ``width`` x ``height``: the paintings' blended Grams (or a
