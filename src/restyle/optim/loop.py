@@ -77,7 +77,7 @@ def clamp_to(x: torch.Tensor, box: Box) -> torch.Tensor:
 
 def make_optimizer(
     x: torch.Tensor, settings: Settings, box: Box = (0.0, 1.0)
-) -> torch.optim.Optimizer:
+) -> BoxLBFGS | torch.optim.Adam:
     """The optimiser ``settings`` ask for, over the pixels ``x`` in ``box`` (L-BFGS keeps
     them there; Adam's steps are clamped by the loop)."""
     if settings.optimizer == "lbfgs":
