@@ -119,3 +119,64 @@ def test_a_later_scale_starts_with_the_photos_detail() -> None:
     # the coarse scale's own changes are carried up as well
     painted = run.next_image(coarse + 0.1, w1, h1)
     assert torch.allclose(painted - start, torch.full_like(start, 0.1), atol=1e-4)
+
+
+def test_init_palette_starts_from_the_photo_in_the_paintings_colours() -> None:
+    from restyle.color import match_palette
+    from restyle.media.image import to_tensor
+    from restyle.tasks.stylize import StyleRun
+
+    content, style = photo(64, 48), painting()
+    run = StyleRun(content, [style], SMALL.replace(size=48, init="palette"))
+    w, h = run.sizes[0]
+    first = run.first_image(w, h)
+    small = run._scale_content(w, h)
+    assert small is not None
+    paintings = run._style_tensors(w, h)
+    torch.testing.assert_close(first, match_palette(small, paintings, [1.0]))
+    assert (first.mean((2, 3)) - to_tensor(style).mean((2, 3))).abs().max() < 0.03
+    moved = (first - small).abs().mean()
+    assert moved > 0.1  # really recoloured
+    # with colour preservation by histogram the paintings already have the photo's colours
+    kept = StyleRun(content, [style], SMALL.replace(size=48, init="palette", color="histogram"))
+    assert (kept.first_image(w, h) - small).abs().mean() < moved / 3
+    # no photo (texture synthesis): noise, as with init="content"
+    assert stylize(None, painting(), SMALL.replace(init="palette")).size == (32, 32)
+
+
+def test_init_palette_with_masks_colours_each_region_from_its_painting() -> None:
+    from restyle.color import match_palette
+    from restyle.tasks.stylize import StyleRun
+
+    content = photo(48, 32)
+    left = Image.fromarray(np.tile((np.arange(48) < 24).astype(np.uint8) * 255, (32, 1)))
+    warm, cold = painting(seed=2), Image.new("RGB", (40, 40), (20, 40, 200))
+    run = StyleRun(
+        content, [warm, cold], SMALL.replace(size=48, init="palette", multiscale=False),
+        masks=[left, Image.new("L", (48, 32), 0)],
+    )  # fmt: skip
+    first = run.first_image(48, 32)
+    small = run._scale_content(48, 32)
+    assert small is not None
+    warm_t = run._style_tensors(48, 32)[0]
+    torch.testing.assert_close(first[..., :20], match_palette(small, [warm_t], [1.0])[..., :20])
+    torch.testing.assert_close(first[..., 28:], small[..., 28:])  # no mask: the photo
+
+
+def test_init_auto_recolours_only_where_the_style_sends_the_run_to_one_scale() -> None:
+    from restyle.tasks.stylize import StyleRun
+
+    content, style = photo(96, 64), painting()
+    # the tiny test network weighs style thousands of times over content: one scale, palette
+    heavy = StyleRun(content, [style], Settings(size=96, min_scale=32))
+    assert heavy.balance is not None and heavy.balance > 150
+    assert len(heavy.sizes) == 1 and heavy.settings.init == "palette"
+    # coarse to fine kept (no balance limit): the photo itself
+    c2f = StyleRun(content, [style], Settings(size=96, min_scale=32, multiscale_balance_limit=0))
+    assert len(c2f.sizes) > 1 and c2f.settings.init == "content"
+    one = StyleRun(content, [style], Settings(size=96, multiscale=False))
+    assert one.settings.init == "content"  # no balance asked for, as before
+    # a choice the user made stays
+    assert StyleRun(content, [style], Settings(size=96, init="content")).settings.init == "content"
+    # no photo: noise
+    assert StyleRun(None, [style], Settings(size=32)).settings.init == "noise"

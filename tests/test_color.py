@@ -61,3 +61,29 @@ def test_colour_functions_treat_each_image_of_a_batch_alone() -> None:
     # one content image for a whole batch of styles
     shared = color.match_histogram(styles, contents[:1])
     torch.testing.assert_close(shared[2:], color.match_histogram(styles[2:], contents[:1]))
+
+
+def test_palette_gives_the_paintings_colours_and_keeps_the_layout() -> None:
+    """init="palette": the photo takes the painting's mean and covariance (a mixture of them
+    for a blend), and its luminance still follows the photo's, pixel by pixel."""
+    c = to_tensor(photo(64, 64))
+    dark = torch.rand(1, 3, 50, 40) * 0.3 + 0.1
+    bright = torch.rand(1, 3, 30, 30) * 0.2 + 0.7
+
+    def stats(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = t.permute(1, 0, 2, 3).reshape(3, -1).double()
+        return x.mean(1), torch.cov(x, correction=0)
+
+    one = color.match_palette(c, [dark], [1.0])
+    torch.testing.assert_close(stats(one)[0], stats(dark)[0], atol=0.02, rtol=0)
+    torch.testing.assert_close(stats(one)[1], stats(dark)[1], atol=0.005, rtol=0)
+    lum = torch.stack([color.luminance(one).flatten(), color.luminance(c).flatten()])
+    assert torch.corrcoef(lum)[0, 1] > 0.9
+    # a blend of two paintings: the statistics of all their pixels, each counted by weight
+    mixed = color.match_palette(c, [dark, bright], [3.0, 1.0])
+    pooled = torch.cat(
+        [dark.reshape(1, 3, -1).repeat(1, 1, 27), bright.reshape(1, 3, -1).repeat(1, 1, 20)], dim=2
+    )  # 27 x 2000 dark pixels for 20 x 900 bright ones: weights 3 : 1
+    torch.testing.assert_close(stats(mixed)[0], stats(pooled[..., None])[0], atol=0.03, rtol=0)
+    # the weights count, not how many pixels a painting has
+    torch.testing.assert_close(color.match_palette(c, [dark, bright], [1.0, 0.0]), one)

@@ -5,6 +5,8 @@
   together with the photo's I and Q channels.
 * colour histogram matching: the painting's colours are transformed linearly so that their mean
   and covariance equal the photo's, before the transfer.
+* the reverse, for the start image (``init="palette"``): the photo's colours moved to the
+  paintings' mean and covariance, the layout kept.
 
 All functions take and return batches (N, 3, H, W) of float tensors with RGB in [0, 1], each
 image on its own; where a function takes a style and a content batch, the content batch has N
@@ -12,6 +14,8 @@ images or one for all.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -80,15 +84,42 @@ def _sqrtm(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     return root
 
 
+def _transfer(
+    image: torch.Tensor,
+    stats: tuple[torch.Tensor, torch.Tensor],
+    target: tuple[torch.Tensor, torch.Tensor],
+) -> torch.Tensor:
+    """``image`` whose colours have ``stats`` (mean, covariance) moved to ``target``'s by the
+    symmetric square-root transform x' = C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t, clamped to [0, 1]."""
+    (mu_s, cov_s), (mu_t, cov_t) = stats, target
+    a = _sqrtm(cov_t) @ _sqrtm(cov_s, inverse=True)
+    x = image.reshape(image.shape[0], 3, -1).double()
+    y = a @ (x - mu_s) + mu_t
+    return y.reshape(image.shape).to(image.dtype).clamp(0, 1)
+
+
 def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Linear colour transfer: the style's colours get the content's mean and covariance.
 
     Uses the symmetric square-root ("image analogies") transform x' = C_c^1/2 C_s^-1/2 (x - mu_s)
     + mu_c, clamped to [0, 1].
     """
-    mu_s, cov_s = _mean_cov(style)
-    mu_c, cov_c = _mean_cov(content)
-    a = _sqrtm(cov_c) @ _sqrtm(cov_s, inverse=True)
-    x = style.reshape(style.shape[0], 3, -1).double()
-    y = a @ (x - mu_s) + mu_c
-    return y.reshape(style.shape).to(style.dtype).clamp(0, 1)
+    return _transfer(style, _mean_cov(style), _mean_cov(content))
+
+
+def match_palette(
+    image: torch.Tensor, paintings: Sequence[torch.Tensor], weights: Sequence[float]
+) -> torch.Tensor:
+    """``image`` (1, 3, H, W) recoloured with the paintings' colours: the mean and covariance
+    of all their pixels together, each painting counting by its weight (a mixture), reached by
+    the same linear transform as :func:`match_histogram`. The layout stays the image's."""
+    if len(paintings) != len(weights) or not paintings or sum(weights) <= 0:
+        raise ValueError("match_palette needs paintings and weights of the same length, sum > 0")
+    total = float(sum(weights))
+    mu = torch.zeros(1, 3, 1, dtype=torch.float64, device=image.device)
+    second = torch.zeros(1, 3, 3, dtype=torch.float64, device=image.device)
+    for painting, w in zip(paintings, weights, strict=True):
+        m, c = _mean_cov(painting)
+        mu = mu + w / total * m
+        second = second + w / total * (c + m @ m.transpose(1, 2))
+    return _transfer(image, _mean_cov(image), (mu, second - mu @ mu.transpose(1, 2)))

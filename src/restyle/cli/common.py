@@ -130,7 +130,9 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--init",
-        help="content, noise, style, fast (the instant network's result) or an image path "
+        help="auto (palette when the style outweighs the photo so far that the run goes at one "
+        "scale, else content), content, palette (the photo in the paintings' colours), noise, "
+        "style, fast (the instant network's result) or an image path "
         f"(default {_d('init')})",
     )
     g.add_argument("--seed", type=int, help=f"random seed (default {_d('seed')})")

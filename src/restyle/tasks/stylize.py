@@ -85,7 +85,7 @@ class StyleRun:
             )
         if content is None and settings.color != "none":
             raise RestyleError(f"color={settings.color} needs a content image")
-        if content is None and settings.init == "content":
+        if content is None and settings.init in ("content", "auto", "palette"):
             settings = settings.replace(init="noise")
         self.settings = settings
         self.content = content
@@ -117,7 +117,17 @@ class StyleRun:
             self.balance = self._balance(*self.sizes[0])
             if self.balance is not None and self.balance > settings.multiscale_balance_limit:
                 self.sizes = self.sizes[-1:]
+        if settings.init == "auto":
+            self.settings = settings.replace(init=self._auto_init())
         self.steps = split_iterations(settings.iterations, self.sizes)
+
+    def _auto_init(self) -> str:
+        """What ``init="auto"`` means for this run: "palette" where the balance check sent a
+        coarse-to-fine run to one scale (the style outweighs the content past
+        :attr:`Settings.multiscale_balance_limit`), else "content"."""
+        limit = self.settings.multiscale_balance_limit
+        heavy = self.balance is not None and self.balance > limit
+        return "palette" if heavy else "content"
 
     @staticmethod
     def _init_file(init: str) -> Image.Image | None:
@@ -165,6 +175,8 @@ class StyleRun:
             return color.grey_rgb(color.luminance(given)) if s.color == "luminance" else given
         if s.init == "content" and content is not None:
             return content.clone()
+        if s.init == "palette" and content is not None:
+            return self._palette_start(content, w, h)
         if s.init == "style":
             style0 = self._style_tensors(w, h)[0]
             return F.interpolate(style0, size=(h, w), mode="bilinear", align_corners=False)
@@ -187,15 +199,35 @@ class StyleRun:
         fast = s.replace(width=self.width, height=self.height, style_blend=blend, color=colour)
         if self.masks is None:
             return to_tensor(instant(self.content, styles, fast)).to(self.device)
-        # Spatial control: each region painted with its own painting, the photo where no mask
-        # reaches (soft masks blend; overlapping ones share by weight).
         one = fast.replace(style_blend=None)
-        weights = self._mask_pixels(self.width, self.height)
+        painted = [to_tensor(instant(self.content, [p], one)).to(self.device) for p in styles]
+        photo = self._tensor(self.content, self.width, self.height)
+        return self._by_region(photo, painted, self.width, self.height)
+
+    def _palette_start(self, content: torch.Tensor, w: int, h: int) -> torch.Tensor:
+        """``init="palette"``: the photo at ``w`` x ``h`` with the paintings' colours (their
+        blend's mean and covariance, :func:`restyle.color.match_palette`); with masks, each
+        region with its own painting's. Under ``color="luminance"`` the paintings were matched
+        to the photo's luminance already, so this stays close to the grey photo."""
+        s = self.settings
+        paintings = self._style_tensors(w, h)[: self.fine_count]  # not scale control's coarse
+        if self.masks is None:
+            blend = (s.style_blend or (1.0,) * len(paintings))[: self.fine_count]
+            return color.match_palette(content, paintings, blend)
+        painted = [color.match_palette(content, [p], [1.0]) for p in paintings]
+        return self._by_region(content, painted, w, h)
+
+    def _by_region(
+        self, photo: torch.Tensor, painted: list[torch.Tensor], w: int, h: int
+    ) -> torch.Tensor:
+        """Spatial control's start image at ``w`` x ``h``: each region from its own painted
+        version, the photo where no mask reaches (soft masks blend; overlapping ones share by
+        weight)."""
+        weights = self._mask_pixels(w, h)
         total = torch.stack(weights).sum(0)
-        out = self._tensor(self.content, self.width, self.height) * (1 - total.clamp(max=1))
-        for painting, m in zip(styles, weights, strict=True):
-            painted = to_tensor(instant(self.content, [painting], one)).to(self.device)
-            out = out + m / total.clamp(min=1) * painted
+        out = photo * (1 - total.clamp(max=1))
+        for image, m in zip(painted, weights, strict=True):
+            out = out + m / total.clamp(min=1) * image
         return out.clamp(0, 1)
 
     def _mask_pixels(self, w: int, h: int) -> list[torch.Tensor]:

@@ -80,7 +80,9 @@ COLOR_LABELS = {
     "histogram": "Match the painting's colours to the photo first",
 }
 INIT_LABELS = {
+    "auto": "Automatic (the photo; in the painting's colours when the style dominates)",
     "content": "The photo",
+    "palette": "The photo in the painting's colours",
     "fast": "The instant painting (shown at once, then refined)",
     "noise": "White noise",
     "style": "The painting",
@@ -496,7 +498,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 with gr.Accordion("More", open=False):
                     init = gr.Radio(
                         [(INIT_LABELS[k], k) for k in INIT_LABELS],
-                        value=d.init if d.init in INIT_LABELS else "content",
+                        value=d.init if d.init in INIT_LABELS else "auto",
                         label="Start from",
                         elem_id="init",
                     )

@@ -51,7 +51,7 @@ MIN_STRENGTH, MAX_STRENGTH = 0.01, 100.0
 #: Largest seed (fits a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
 #: How a run may start on the page (an image path is not offered: the browser names no files).
-WEB_INIT_KINDS: tuple[str, ...] = ("content", "noise", "style", "fast")
+WEB_INIT_KINDS: tuple[str, ...] = ("auto", "content", "palette", "noise", "style", "fast")
 #: Largest upload in bytes (the framework enforces it too, before the file reaches Python).
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 #: Largest upload in pixels, read from the header before decoding (40 MP is 120 MB as RGB).
@@ -221,7 +221,7 @@ def parse_settings(
     style_strength: object,
     color: object,
     seed: object = 0,
-    init: object = "content",
+    init: object = "auto",
     base: Settings | None = None,
 ) -> Settings:
     """Settings from the page's controls, within the web app's caps.
