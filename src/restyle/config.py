@@ -88,9 +88,9 @@ PADDINGS: tuple[str, ...] = ("replicate", "mean")
 #: Where the optimisation starts; "palette": the photo recoloured with the paintings' colours;
 #: "fast": from the instant network's result (Ghiasi et al.); "auto": "palette" where the
 #: style outweighs the content so far that the run goes at one scale (see
-#: ``multiscale_balance_limit``; there it reached the same objective in 0.2-1.0x the steps, with
-#: less content lost, on all eight benchmark pairs), else "content" (coarse to fine settles the
-#: colours at its cheap first scale, and a recoloured start cost 0.6-3.6% of the final loss).
+#: ``multiscale_balance_limit``; there it reached the same objective in 0.28-1.0x the steps,
+#: with less content lost, on all eight benchmark pairs), else "content" (coarse to fine settles
+#: the colours at its cheap first scale; a recoloured start cost 0.6-5.5% of the final loss).
 INIT_KINDS: tuple[str, ...] = ("auto", "content", "palette", "noise", "style", "fast")
 #: How region masks reach the style layers (Gatys et al. 2017; see restyle.objective.masks).
 MASK_MODES: tuple[str, ...] = ("simple", "inside", "all")
