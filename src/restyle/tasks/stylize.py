@@ -113,21 +113,15 @@ class StyleRun:
         #: The style's weight over the content's at the smallest scale (see
         #: :attr:`Settings.multiscale_balance_limit`), when coarse to fine had to ask.
         self.balance: float | None = None
+        heavy = False  # the style outweighs the content past the limit: one scale
         if len(self.sizes) > 1 and settings.multiscale_balance_limit:
             self.balance = self._balance(*self.sizes[0])
-            if self.balance is not None and self.balance > settings.multiscale_balance_limit:
+            heavy = self.balance is not None and self.balance > settings.multiscale_balance_limit
+            if heavy:
                 self.sizes = self.sizes[-1:]
-        if settings.init == "auto":
-            self.settings = settings.replace(init=self._auto_init())
+        if settings.init == "auto":  # see INIT_KINDS: the palette where the style sent it here
+            self.settings = settings.replace(init="palette" if heavy else "content")
         self.steps = split_iterations(settings.iterations, self.sizes)
-
-    def _auto_init(self) -> str:
-        """What ``init="auto"`` means for this run: "palette" where the balance check sent a
-        coarse-to-fine run to one scale (the style outweighs the content past
-        :attr:`Settings.multiscale_balance_limit`), else "content"."""
-        limit = self.settings.multiscale_balance_limit
-        heavy = self.balance is not None and self.balance > limit
-        return "palette" if heavy else "content"
 
     @staticmethod
     def _init_file(init: str) -> Image.Image | None:

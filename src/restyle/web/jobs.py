@@ -38,7 +38,7 @@ from typing import Literal, Protocol
 
 from PIL import Image
 
-from ..config import COLOR_MODES, Settings
+from ..config import COLOR_MODES, INIT_KINDS, Settings
 from ..errors import OutOfMemory, RestyleError
 from ..optim.progress import Progress, clock
 
@@ -50,8 +50,9 @@ MIN_ITERATIONS, MAX_ITERATIONS = 1, 2000
 MIN_STRENGTH, MAX_STRENGTH = 0.01, 100.0
 #: Largest seed (fits a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
-#: How a run may start on the page (an image path is not offered: the browser names no files).
-WEB_INIT_KINDS: tuple[str, ...] = ("auto", "content", "palette", "noise", "style", "fast")
+#: How a run may start on the page: every kind (an image path is not offered: the browser
+#: names no files).
+WEB_INIT_KINDS: tuple[str, ...] = INIT_KINDS
 #: Largest upload in bytes (the framework enforces it too, before the file reaches Python).
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 #: Largest upload in pixels, read from the header before decoding (40 MP is 120 MB as RGB).
