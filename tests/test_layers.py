@@ -75,11 +75,19 @@ def test_average_pooling_matches_torch(shape: tuple[int, ...], channels_last: bo
 
 
 @pytest.mark.parametrize("keep_output", [False, True])
-def test_convolution_and_relu_match_torch(keep_output: bool) -> None:
+@pytest.mark.parametrize("band_bytes", [1, 8 << 20])  # the ReLU's mask one row at a time, or whole
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_convolution_and_relu_match_torch(
+    keep_output: bool, band_bytes: int, channels_last: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layers, "BAND_BYTES", band_bytes)
     gen = torch.Generator().manual_seed(3)
     w = torch.randn(6, 4, 3, 3, generator=gen, dtype=torch.float64)
     b = torch.randn(6, generator=gen, dtype=torch.float64)
-    x = torch.randn(2, 4, 7, 9, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 4, 7, 9, generator=gen, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
     out = conv3x3_relu(x, w, b, keep_output)
     ref = F.relu(F.conv2d(x, w, b, padding=1))
     torch.testing.assert_close(out, ref, rtol=0, atol=0)

@@ -113,7 +113,9 @@ class _Conv3x3ReLU(torch.autograd.Function):
         keep_output: bool,
     ) -> torch.Tensor:  # fmt: skip
         out = F.conv2d(x, weight, bias, padding=1).relu_()
-        ctx.save_for_backward(weight, out if keep_output else out <= 0)
+        # After the ReLU "positive" is "non-zero": ``bool()`` makes that map about five times
+        # faster than a comparison (a NaN, positive for neither, passes its gradient either way).
+        ctx.save_for_backward(weight, out if keep_output else out.bool())
         ctx.keep_output = keep_output
         return out
 
@@ -125,8 +127,22 @@ class _Conv3x3ReLU(torch.autograd.Function):
         else:
             # An output nobody keeps gets its gradient only from the next layer's backward
             # pass, a fresh tensor: masked in place, without a second full-size copy.
-            g = grad.masked_fill_(saved, 0)
+            g = _zero_where_not(grad, saved)
         return F.conv_transpose2d(g, weight, padding=1), None, None, None
+
+
+def _zero_where_not(grad: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """``grad`` with zeros where the boolean map ``positive`` is False, in place.
+
+    A product with the map read as bytes (0 or 1), band by band: torch makes the bytes a
+    temporary of ``grad``'s dtype first, which a band keeps small. Measured at 64 x 384 x 512
+    (bench/README.md): 2-3 ms against 23-29 ms for ``masked_fill_``, in bfloat16 and float32.
+    """
+    n, c, h, w = grad.shape
+    flags = positive.view(torch.uint8)
+    for y0, y1 in _bands(h, n * c * w * grad.element_size()):
+        grad[:, :, y0:y1].mul_(flags[:, :, y0:y1])
+    return grad
 
 
 def conv3x3_relu(
