@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,8 @@ class MeanActivationTerm:
         self, features: Mapping[str, torch.Tensor], window: Window, scale: float
     ) -> dict[str, torch.Tensor]:
         assert self.mean is not None
+        if self.layer not in features:
+            return {}
         f = features[self.layer]
         g = (2 * self.weight * scale / self.positions) * self.mean
         return {self.layer: g[..., None, None].expand_as(f).to(f.dtype).contiguous()}
@@ -209,6 +212,48 @@ def test_one_pass_loss_and_gradient_equal_autograd_through_the_objective(layout:
     for k in ("total", "content", "style", "tv", "toy"):
         assert got[k] == pytest.approx(want[k], rel=1e-9)
     torch.testing.assert_close(x.grad * 2.0, want_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_one_pass_makes_each_layers_gradient_when_it_reaches_the_layer() -> None:
+    # The memory of a step peaks at the first layers: by the time the backward pass asks for a
+    # layer's own gradient, every deeper layer's features are let go, and no term has made the
+    # gradient of a shallower layer yet.
+    net = _net("avg")
+    h, w = 64, 80
+    terms = _terms(net, h, w, toy=2.0)
+    x = torch.rand(1, 3, h, w, dtype=torch.float64, requires_grad=True)
+    _, want_grad = _reference(net, terms, x)
+    asked: list[tuple[str, ...]] = []
+    alive: list[int] = []
+    kept: list[weakref.ref[torch.Tensor]] = []
+    original = net.forward
+
+    def forward(image: torch.Tensor, layers: Any) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = original(image, layers)
+        kept.extend(weakref.ref(v) for v in out.values())
+        return out
+
+    net.forward = forward  # type: ignore[method-assign]
+    for t in terms[:2] + terms[3:]:
+        made = t.gradient  # type: ignore[union-attr]
+
+        def recording(features: Any, window: Any, scale: float, made: Any = made) -> Any:
+            asked.append(tuple(features))
+            alive.append(sum(r() is not None for r in kept))
+            return made(features, window, scale)
+
+        t.gradient = recording  # type: ignore[union-attr]
+    _, backward = evaluate(net, terms, x)
+    backward(1.0)
+    assert x.grad is not None
+    torch.testing.assert_close(x.grad, want_grad, rtol=1e-9, atol=1e-12)
+    assert all(len(a) == 1 for a in asked)
+    order = [a[0] for a in asked]
+    deepest_first = ["relu5_1", "relu4_2", "relu4_1", "relu3_1", "relu3_1", "relu2_1", "relu1_1"]
+    assert order == deepest_first
+    # at relu1_1 only its own features are still held (by the network's graph, for the ReLU)
+    assert alive[-1] == 1
+    del net.forward
 
 
 def test_one_pass_in_bfloat16_stays_close_to_float32() -> None:

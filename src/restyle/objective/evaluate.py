@@ -20,7 +20,6 @@ image with autograd in both cases: they need no network.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -56,36 +55,56 @@ def _add(into: dict[str, torch.Tensor], stats: Mapping[str, torch.Tensor]) -> No
         into[k] = v if k not in into else into[k] + v
 
 
+def _layer_gradient(
+    terms: Sequence[FeatureTerm], feats: Mapping[str, torch.Tensor], window: Window, scale: float,
+    layer: str,
+) -> torch.Tensor | None:  # fmt: skip
+    """Every term's gradient at ``layer`` for one window, summed (None: no term gives one)."""
+    only = {layer: feats[layer]}
+    total: torch.Tensor | None = None
+    for t in terms:
+        if layer in t.layers:
+            g = t.gradient(only, window, scale).get(layer)
+            if g is not None:
+                total = g if total is None else total.add_(g)
+    return total
+
+
 def _gradients(
     terms: Sequence[FeatureTerm], feats: Mapping[str, torch.Tensor], window: Window, scale: float
 ) -> dict[str, torch.Tensor]:
     """Every term's gradient for one window, summed by layer (layers with features only)."""
-    grads: dict[str, torch.Tensor] = {}
-    for t in terms:
-        for k, g in t.gradient(feats, window, scale).items():
-            if k in grads:
-                grads[k].add_(g)
-            else:
-                grads[k] = g
-    return {k: g for k, g in grads.items() if feats[k].numel()}
+    grads = {k: _layer_gradient(terms, feats, window, scale, k) for k in feats if feats[k].numel()}
+    return {k: g for k, g in grads.items() if g is not None}
 
 
-def _propagate(grads: dict[str, torch.Tensor], feats: Mapping[str, torch.Tensor]) -> None:
-    """Back-propagate the gradients ``grads`` of the whole image's features ``feats`` (by layer,
-    each a fresh tensor the terms made) to the image, one stretch of the network at a time,
-    deepest layer first: each layer's gradient is added in when the pass reaches it and let go
-    after, instead of all of them held until the pass ends (at 500x500 pixels in float32 the
-    deeper layers' gradients take about 65 MB beside the first layers' own)."""
-    order = sorted(grads, key=LAYER_INDEX.__getitem__, reverse=True)
-    if not order:
-        return
-    g = grads.pop(order[0])
-    for deeper, shallower in itertools.pairwise(order):
-        (back,) = torch.autograd.grad(feats[deeper], feats[shallower], g)
-        del g
-        g = grads.pop(shallower).add_(back)
-        del back
-    torch.autograd.backward(feats[order[-1]], g)
+def _propagate(
+    terms: Sequence[FeatureTerm], feats: dict[str, torch.Tensor], window: Window, scale: float
+) -> None:
+    """Back-propagate the terms' gradient from the whole image's features ``feats`` (by layer;
+    emptied as the pass goes) to the image, one stretch of the network at a time, deepest
+    layer first. Each layer's own gradient is made only when the pass reaches that layer and
+    is let go once added in, and each layer's features once the pass has left them: at the
+    first layers, where a step's memory peaks, neither the deeper layers' features and
+    gradients nor the first layer's own gradient (64 MB at 500x500 pixels in float32) are held
+    beside the back-propagated one."""
+    order = sorted(
+        (k for k in feats if feats[k].numel()), key=LAYER_INDEX.__getitem__, reverse=True
+    )
+    at: str | None = None  # the layer the pass has reached, and the gradient there
+    g: torch.Tensor | None = None
+    for k in order:
+        if g is None or at is None:
+            g = _layer_gradient(terms, feats, window, scale, k)
+        else:
+            (back,) = torch.autograd.grad(feats.pop(at), feats[k], g)
+            del g
+            own = _layer_gradient(terms, feats, window, scale, k)
+            g = back if own is None else back.add_(own)
+            del back, own
+        at = k
+    if g is not None and at is not None:
+        torch.autograd.backward(feats.pop(at), g)
 
 
 def evaluate(
@@ -145,7 +164,7 @@ def evaluate(
 
     def backward(scale: float) -> None:
         if layers and tiles is None:
-            _propagate(_gradients(feature_terms, kept, WHOLE, scale), kept)
+            _propagate(feature_terms, kept, WHOLE, scale)
             kept.clear()
         elif layers and tiles is not None:
             for tile in tiles:

@@ -299,6 +299,8 @@ class GuidedGramStyleTerm:
     ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for k in self.layers:
+            if k not in features:
+                continue
             f = features[k]
             groups = self._groups(k, f, window)
             if not groups or not f.numel():

@@ -197,7 +197,8 @@ class FeatureTerm(Protocol):
         self, features: Mapping[str, torch.Tensor], window: Window, scale: float
     ) -> dict[str, torch.Tensor]:
         """``scale`` times d(term)/d(features) for one window, by layer, in the features'
-        dtype. Called after :meth:`value`."""
+        dtype, for those of the term's layers that ``features`` holds: the evaluator may ask
+        for one layer at a time. Called after :meth:`value`."""
         ...
 
 
@@ -259,6 +260,8 @@ class ContentTerm:
     ) -> dict[str, torch.Tensor]:
         out = {}
         for k in self.layers:
+            if k not in features:
+                continue
             f, t = features[k], window.crop(k, self.targets[k])
             out[k] = ((f.to(t.dtype) - t) * (self.weight * scale)).to(f.dtype)
         return out
@@ -324,7 +327,7 @@ class GramStyleTerm:
         return {
             k: times_kernel(features[k], self.kernels[k] * scale)
             for k in self.layers
-            if features[k].numel()
+            if k in features and features[k].numel()
         }
 
 
