@@ -77,11 +77,25 @@ def test_luminance_mode_keeps_the_photos_colours() -> None:
     from restyle.color import rgb_to_yiq
     from restyle.media.image import resize, to_tensor
 
+    # Where no channel clips, the output's chroma (YIQ's I and Q) is the photo's. Where the
+    # painting's brightness takes a pixel out of gamut it is clipped (about half of them with
+    # the tiny random network), so over all pixels the gap is only far below an uncontrolled
+    # run's (0.030-0.034 against 0.23 over four seeds, in float32 and bfloat16 alike; a fixed
+    # bound of 0.03 failed on a bfloat16 CPU at 0.0303).
     content = photo()
-    out = stylize(content, painting(), SMALL.replace(color="luminance", init="noise"))
-    chroma_out = rgb_to_yiq(to_tensor(out))[:, 1:]
-    chroma_in = rgb_to_yiq(to_tensor(resize(content, *out.size)))[:, 1:]
-    assert float((chroma_out - chroma_in).abs().mean()) < 0.03
+    target = rgb_to_yiq(to_tensor(resize(content, 32, 21)))[:, 1:]
+
+    def chroma_gap(mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+        out = to_tensor(stylize(content, painting(), SMALL.replace(color=mode, init="noise")))
+        gap = (rgb_to_yiq(out)[:, 1:] - target).abs()
+        inside = ((out > 1 / 255) & (out < 254 / 255)).all(dim=1, keepdim=True).expand_as(gap)
+        return gap, inside
+
+    gap, inside = chroma_gap("luminance")
+    assert float(inside.float().mean()) > 0.3
+    assert float(gap[inside].max()) < 1e-3
+    free, _ = chroma_gap("none")
+    assert float(gap.mean()) < 0.25 * float(free.mean())
 
 
 def test_texture_synthesis_has_the_requested_size() -> None:
