@@ -50,9 +50,6 @@ MIN_ITERATIONS, MAX_ITERATIONS = 1, 2000
 MIN_STRENGTH, MAX_STRENGTH = 0.01, 100.0
 #: Largest seed (fits a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
-#: How a run may start on the page: every kind (an image path is not offered: the browser
-#: names no files).
-WEB_INIT_KINDS: tuple[str, ...] = INIT_KINDS
 #: Largest upload in bytes (the framework enforces it too, before the file reaches Python).
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 #: Largest upload in pixels, read from the header before decoding (40 MP is 120 MB as RGB).
@@ -236,7 +233,8 @@ def parse_settings(
         style_strength: Multiplies beta, :data:`MIN_STRENGTH`..:data:`MAX_STRENGTH`.
         color: One of :data:`~restyle.config.COLOR_MODES`.
         seed: 0..:data:`MAX_SEED`.
-        init: One of :data:`WEB_INIT_KINDS`.
+        init: One of :data:`~restyle.config.INIT_KINDS` (an image path is not offered: the
+            browser names no files).
         base: Settings for everything else (device, weights, ...); default ``Settings()``.
 
     Returns:
@@ -254,7 +252,7 @@ def parse_settings(
         )
     c = _choice("colour preservation", color, COLOR_MODES)
     seed_ = _whole("seed", seed, 0, MAX_SEED)
-    i = _choice("start from", init, WEB_INIT_KINDS)
+    i = _choice("start from", init, INIT_KINDS)
     return (base or Settings()).replace(
         size=s,
         width=None,
