@@ -61,14 +61,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
-from tools.shared import IMAGES, cpu_model  # noqa: E402
+from tools.shared import IMAGES, PHOTOS, cpu_description, paintings, parse_pairs  # noqa: E402
 
-PHOTOS = {"tubingen": "tubingen.jpg", "coffee": "coffee.png"}
-PAINTINGS = {
-    p.stem: p.name
-    for p in sorted((IMAGES / "style").glob("*"))
-    if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-}
 PIXELS = 500 * 500  # pastiche's default --size-pixels
 #: pastiche's default loss (pastiche 1.6.0, read from its source, not imported).
 CONTENT_LAYER = "relu4_2"
@@ -86,30 +80,11 @@ def pastiche_size(w: int, h: int, pixels: int) -> tuple[int, int]:
     return round(w / h * h2), h2
 
 
-def all_pairs() -> list[tuple[str, str]]:
-    return [(photo, painting) for photo in PHOTOS for painting in PAINTINGS]
-
-
-def parse_pairs(text: str) -> list[tuple[str, str]]:
-    if text == "all":
-        return all_pairs()
-    pairs = []
-    for item in text.split(","):
-        photo, _, painting = item.strip().partition(":")
-        if photo not in PHOTOS or painting not in PAINTINGS:
-            raise SystemExit(
-                f"unknown pair {item!r}: photos {', '.join(PHOTOS)}; paintings "
-                f"{', '.join(PAINTINGS)} (as PHOTO:PAINTING)"
-            )
-        pairs.append((photo, painting))
-    return pairs
-
-
 def prepare(work: Path, photo: str, painting: str, pixels: int) -> tuple[Path, Path]:
     """Photo and painting at pastiche's sizes (PIL bilinear, as it resizes), as PNG files."""
     content = Image.open(IMAGES / "content" / PHOTOS[photo]).convert("RGB")
     cw, ch = pastiche_size(*content.size, pixels)
-    style = Image.open(IMAGES / "style" / PAINTINGS[painting]).convert("RGB")
+    style = Image.open(IMAGES / "style" / paintings()[painting]).convert("RGB")
     sw, sh = pastiche_size(*style.size, cw * ch)
     c, s = work / "content.png", work / "style.png"
     content.resize((cw, ch), Image.Resampling.BILINEAR).save(c)
@@ -376,17 +351,6 @@ def first_reaching(images: list[dict[str, Any]], target: float) -> dict[str, Any
         if img["objective"]["total"] <= target:
             return img
     return None
-
-
-def cpu_description() -> str:
-    """The CPU's model name, its vector extensions, and whether it has native bfloat16."""
-    import torch
-
-    from restyle.device import cpu_has_native_bf16
-
-    name = cpu_model()
-    bf16 = "native bfloat16" if cpu_has_native_bf16() else "no native bfloat16"
-    return f"{name} ({torch.backends.cpu.get_cpu_capability()}, {bf16}), {os.cpu_count()} CPUs"
 
 
 def network_precision() -> str:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from restyle.config import STYLE_LAYER_REFERENCE, Settings
+from restyle.errors import RestyleError
 from restyle.objective.balance import balanced_layer_weights, layer_losses, style_over_content
 from restyle.objective.terms import ContentTerm, GramStyleTerm, gram, style_layer_loss
 from restyle.tasks.stylize import StyleRun
@@ -98,3 +99,31 @@ def test_coarse_scales_weigh_the_content_more_than_the_output_size() -> None:
     area = s.reference_pixels / (w0 * h0), s.reference_pixels / (w1 * h1)
     assert fine.weight == pytest.approx(s.alpha * area[1])
     assert coarse.weight == pytest.approx(3.0 * s.alpha * area[0])
+
+
+@pytest.mark.usefixtures("use_tiny_net")
+def test_coarse_scales_keep_the_default_balance_when_the_style_weighs_more() -> None:
+    base = Settings(size=96, iterations=4, min_scale=32, multiscale_balance_limit=0)
+
+    def coarse_over_fine(s: Settings) -> float:
+        run = StyleRun(photo(96, 64), [painting()], s)
+        (w0, h0), (w1, h1) = run.sizes[0], run.sizes[-1]
+        (coarse,) = [t for t in run.terms(w0, h0) if isinstance(t, ContentTerm)]
+        (fine,) = [t for t in run.terms(w1, h1) if isinstance(t, ContentTerm)]
+        assert fine.weight == pytest.approx(s.alpha * s.reference_pixels / (w1 * h1))
+        return coarse.weight / fine.weight * (w0 * h0) / (w1 * h1)
+
+    # the default weights, or lighter style: the coarse scales take the objective as it is
+    assert coarse_over_fine(base) == pytest.approx(1.0)
+    assert coarse_over_fine(base.replace(style_strength=0.5)) == pytest.approx(1.0)
+    # four times the style, or a tenth of the content: the coarse scales weigh the content
+    # that much more, so their balance is the default's
+    assert coarse_over_fine(base.replace(style_strength=4.0)) == pytest.approx(4.0)
+    assert coarse_over_fine(base.replace(content_weight=base.alpha / 10)) == pytest.approx(10.0)
+    # the user's own coarse weight multiplies it; a looser limit, or none, lets more style in
+    heavy = base.replace(style_strength=4.0)
+    assert coarse_over_fine(heavy.replace(coarse_content_weight=3.0)) == pytest.approx(12.0)
+    assert coarse_over_fine(heavy.replace(coarse_style_limit=2.0)) == pytest.approx(2.0)
+    assert coarse_over_fine(heavy.replace(coarse_style_limit=0)) == pytest.approx(1.0)
+    with pytest.raises(RestyleError, match="coarse_style_limit"):
+        base.replace(coarse_style_limit=-1.0)

@@ -28,3 +28,45 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+#: The benchmarks' photos, by file stem (files in :data:`CONTENT`).
+PHOTOS = {"tubingen": "tubingen.jpg", "coffee": "coffee.png"}
+
+
+def paintings() -> dict[str, str]:
+    """The paintings of :data:`STYLE`, file stem -> file name."""
+    exts = (".jpg", ".jpeg", ".png")
+    return {p.stem: p.name for p in sorted(STYLE.glob("*")) if p.suffix.lower() in exts}
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """``"all"`` (every photo of :data:`PHOTOS` with every painting) or ``PHOTO:PAINTING,...``
+    (file stems) as (photo, painting) stems; an unknown name exits with a one-line message."""
+    known = paintings()
+    if text == "all":
+        return [(photo, painting) for photo in PHOTOS for painting in known]
+    pairs = []
+    for item in text.split(","):
+        photo, _, painting = item.strip().partition(":")
+        if photo not in PHOTOS or painting not in known:
+            raise SystemExit(
+                f"unknown pair {item!r}: photos {', '.join(PHOTOS)}; paintings "
+                f"{', '.join(known)} (as PHOTO:PAINTING)"
+            )
+        pairs.append((photo, painting))
+    return pairs
+
+
+def cpu_description() -> str:
+    """The CPU's model name, its vector extensions, whether it has native bfloat16, and how many
+    CPUs it has."""
+    import os
+
+    import torch
+
+    from restyle.device import cpu_has_native_bf16
+
+    bf16 = "native bfloat16" if cpu_has_native_bf16() else "no native bfloat16"
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{cpu_model()} ({capability}, {bf16}), {os.cpu_count()} CPUs"

@@ -119,6 +119,11 @@ STYLE_LAYER_REFERENCE: dict[str, float] = {
     "relu5_1": 0.705,
 }
 
+#: alpha and beta of the default objective (:attr:`Settings.content_weight`, ``style_weight``):
+#: the balance the coarse scales are held to (:attr:`Settings.coarse_style_limit`).
+DEFAULT_CONTENT_WEIGHT = 3e-7
+DEFAULT_STYLE_WEIGHT = 1.0
+
 #: Largest output side accepted (pixels). A 4096-px run needs about 20 GB of RAM.
 MAX_SIZE = 8192
 
@@ -144,8 +149,8 @@ class Settings:
     #: alpha and beta. With this package's normalised VGG19 and the paper's sums, alpha/beta of
     #: 3e-7 gives the balance of the paper's Figure 2; the paper's own ratios (1e-3, 1e-4) stay
     #: close to the photo here (see docs/gallery.md).
-    content_weight: float = 3e-7  # alpha
-    style_weight: float = 1.0  # beta
+    content_weight: float = DEFAULT_CONTENT_WEIGHT  # alpha
+    style_weight: float = DEFAULT_STYLE_WEIGHT  # beta
     #: The content term sums over positions (the style term does not), so alpha is scaled by
     #: ``reference_pixels / pixels``: any output size gets the balance a 512 x 512 image has.
     #: 0 uses the output's own size as the reference (the paper's sums at every size).
@@ -196,13 +201,22 @@ class Settings:
     #: Coarse to fine: start at ``min_scale`` px and grow by sqrt(2) to the output size.
     multiscale: bool = True
     min_scale: int = 128
-    #: alpha at the coarse scales, times its value at the output size. The coarse scales set
-    #: the large shapes the output size then refines; at alpha itself they hand on their own
-    #: layout of strokes, and a run ends 2-20% further from the photo (relu4_2) than a
-    #: single-scale run at the same objective value. Three times as much gave 0.99-1.05 of the
-    #: single-scale distance at 400 px, but at 512 px it took most of The Starry Night's swirls
-    #: away (bench/README.md, "Content at the coarse scales"), so the default stays 1.
+    #: alpha at the coarse scales, times its value at the output size (on top of
+    #: :attr:`coarse_style_limit`). The coarse scales set the large shapes the output size then
+    #: refines; at alpha itself they hand on their own layout of strokes, and a run ends 2-20%
+    #: further from the photo (relu4_2) than a single-scale run at the same objective value.
+    #: Three times as much gave 0.99-1.05 of the single-scale distance at 400 px, but at 512 px
+    #: it took most of The Starry Night's swirls away (bench/README.md, "Content at the coarse
+    #: scales"), so the default stays 1.
     coarse_content_weight: float = 1.0
+    #: The coarse scales weigh the style against the content (beta / alpha, ``style_strength``
+    #: included) at most this many times as heavily as the default weights do: a heavier
+    #: objective (``--style-strength 3`` or 10) gets that much more content weight there, so
+    #: the coarse scales lay the painting's large shapes out at the default's balance and the
+    #: output size alone adds the extra style. Without the limit the coarse scales painted more
+    #: of the layout away the more the style weighed (bench/README.md, "Content at the coarse
+    #: scales"). 0: no limit (the coarse scales take the objective's own balance).
+    coarse_style_limit: float = 1.0
     #: Coarse to fine only while the style outweighs the content at most this many times at
     #: the smallest scale (the style term's value at the photo over the content term's value
     #: at an image without features). Above it the coarse scales paint the layout away
@@ -233,6 +247,17 @@ class Settings:
     def beta(self) -> float:
         """Style weight beta with the style-strength knob applied."""
         return self.style_weight * self.style_strength
+
+    @property
+    def coarse_alpha_factor(self) -> float:
+        """What alpha is multiplied by at the coarse scales of a coarse-to-fine run:
+        :attr:`coarse_content_weight`, times how many times beta / alpha exceeds
+        :attr:`coarse_style_limit` times the default weights' (when it does)."""
+        factor = self.coarse_content_weight
+        if self.coarse_style_limit and self.alpha > 0:
+            default = DEFAULT_STYLE_WEIGHT / DEFAULT_CONTENT_WEIGHT
+            factor *= max(1.0, self.beta / self.alpha / (self.coarse_style_limit * default))
+        return factor
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (validated)."""
@@ -281,7 +306,7 @@ def validate(s: Settings) -> None:
             raise RestyleError(f"{name} must be between 16 and {MAX_SIZE} pixels, got {v}")
     for name in (
         "content_weight", "style_weight", "tv_weight", "temporal_weight",
-        "multiscale_balance_limit",
+        "multiscale_balance_limit", "coarse_style_limit",
     ):  # fmt: skip
         _positive(name, getattr(s, name), allow_zero=True)
     for name in ("style_strength", "learning_rate", "style_scale", "coarse_content_weight"):

@@ -318,10 +318,10 @@ class StyleRun:
 
     def _content_factor(self, width: int, height: int) -> float:
         """What alpha is multiplied by at ``width`` x ``height``: 1 at the output size,
-        :attr:`Settings.coarse_content_weight` at a coarse scale."""
+        :attr:`Settings.coarse_alpha_factor` at a coarse scale."""
         if (width, height) == (self.width, self.height):
             return 1.0
-        return self.settings.coarse_content_weight
+        return self.settings.coarse_alpha_factor
 
     def _style_terms(self, net: VGGFeatures, width: int, height: int) -> list[Term]:
         """The style term(s) at ``width`` x ``height``: the paintings' blended Grams (or a
