@@ -35,6 +35,7 @@ import json
 import os
 import statistics
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,8 @@ def sheet(entries: list[dict[str, Any]], work: Path, path: Path) -> None:
     for e in entries:
         files = [work / f"{_stem(e)}_{m.replace(' ', '_')}.png" for m in MODES]
         rows.append([Image.open(f) if f.is_file() else None for f in files])
-        labels.append(f"{e['photo']}\n{e['painting']}\nstrength {e['strength']:g}")
+        painting = textwrap.fill(e["painting"].replace("_", " "), 14)
+        labels.append(f"{e['photo']}\n{painting}\nstrength {e['strength']:g}")
         captions.append(
             [f"loss {e['single']['loss']:.3f}"]
             + [f"loss {e[m]['loss']:.3f}, content x{e[m]['ratio']:.2f}" for m in COMPARED]
