@@ -32,18 +32,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
-from tools.shared import IMAGES, PHOTOS, cpu_description, paintings, parse_pairs  # noqa: E402
+from tools.shared import (  # noqa: E402
+    IMAGES,
+    PHOTOS,
+    cpu_description,
+    output_size_trace,
+    paintings,
+    parse_pairs,
+)
 
 #: The runs per pair and strength: name -> changes to the settings.
 MODES: dict[str, dict[str, Any]] = {
@@ -56,15 +62,8 @@ COMPARED = ("before", "coarse to fine")
 
 def run_mode(photo: Any, painting: Any, settings: Any) -> tuple[list[list[float]], Any]:
     """[objective, content part, seconds] at each step at the output size, and the result."""
-    from restyle.api import stylize_iter
-
-    run = stylize_iter(photo, painting, settings)
-    began = time.perf_counter()
-    trace = []
-    for p in run:
-        if p.scale == p.scales - 1:
-            trace.append([p.losses["total"], p.losses["content"], time.perf_counter() - began])
-    return trace, run.image()
+    trace, image = output_size_trace(photo, painting, settings)
+    return [[losses["total"], losses["content"], t] for t, losses in trace], image
 
 
 def compare(single: list[list[float]], trace: list[list[float]]) -> dict[str, Any]:
@@ -148,8 +147,8 @@ def main() -> None:
             for mode in COMPARED:
                 entry[mode] = compare(single, traces[mode])
             entries.append(entry)
-            _write_atomic(out, json.dumps(result, indent=1) + "\n")
-    _write_atomic(RESULTS / "content_parity.md", report(result))
+            _write_text(out, json.dumps(result, indent=1) + "\n")
+    _write_text(RESULTS / "content_parity.md", report(result))
     sheet(result["entries"], args.work, RESULTS / "content_parity.jpg")
     print(report(result))
 
@@ -158,10 +157,14 @@ def _stem(entry: dict[str, Any]) -> str:
     return f"{entry['photo']}_{entry['painting']}_s{entry['strength']:g}_{entry['size']}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _write_text(path: Path, text: str) -> None:
+    """``text`` written atomically (restyle's own writer), so a kill leaves the last copy."""
+    from restyle.media.image import write_atomically
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(text.encode())
+
+    write_atomically(path, str(path), write)
 
 
 def _cell(c: dict[str, Any]) -> str:

@@ -26,14 +26,13 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
-from tools.shared import IMAGES, cpu_model  # noqa: E402
+from tools.shared import IMAGES, cpu_model, output_size_trace  # noqa: E402
 
 MODES = {"default": {}, "fast": {"init": "fast"}, "fast, one scale": {"init": "fast",
          "multiscale": False}}  # fmt: skip
@@ -41,15 +40,8 @@ MODES = {"default": {}, "fast": {"init": "fast"}, "fast, one scale": {"init": "f
 
 def run_mode(photo: Any, painting: Any, settings: Any) -> tuple[list[tuple[float, float]], Any]:
     """(elapsed seconds, objective) at each step at the output size, and the result."""
-    from restyle.api import stylize_iter
-
-    run = stylize_iter(photo, painting, settings)
-    began = time.perf_counter()
-    trace = []
-    for p in run:
-        if p.scale == p.scales - 1:
-            trace.append((time.perf_counter() - began, p.losses["total"]))
-    return trace, run.image()
+    trace, image = output_size_trace(photo, painting, settings)
+    return [(t, losses["total"]) for t, losses in trace], image
 
 
 def first_reach(trace: list[tuple[float, float]], target: float) -> float | None:

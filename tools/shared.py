@@ -1,13 +1,16 @@
-"""Where the project's example images live (``../shared/images`` beside the checkout), and
-what the benchmarks say about the machine.
+"""Where the project's example images live (``../shared/images`` beside the checkout), what
+the benchmarks say about the machine, and how they trace a run.
 
 The one place that knows the path; tests, benchmarks and build scripts import it from here.
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import time
 from pathlib import Path
+from typing import Any
 
 #: The repository's root (the folder holding ``src/``, ``tests/``, ``tools/``).
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +64,6 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 def cpu_description() -> str:
     """The CPU's model name, its vector extensions, whether it has native bfloat16, and how many
     CPUs it has."""
-    import os
-
     import torch
 
     from restyle.device import cpu_has_native_bf16
@@ -70,3 +71,19 @@ def cpu_description() -> str:
     bf16 = "native bfloat16" if cpu_has_native_bf16() else "no native bfloat16"
     capability = torch.backends.cpu.get_cpu_capability()
     return f"{cpu_model()} ({capability}, {bf16}), {os.cpu_count()} CPUs"
+
+
+def output_size_trace(
+    photo: Any, painting: Any, settings: Any
+) -> tuple[list[tuple[float, dict[str, float]]], Any]:
+    """Run restyle: (seconds since the run's first step began, that step's losses) at each step
+    at the output size, and the result."""
+    from restyle.api import stylize_iter
+
+    run = stylize_iter(photo, painting, settings)
+    began = time.perf_counter()
+    trace = []
+    for p in run:
+        if p.scale == p.scales - 1:
+            trace.append((time.perf_counter() - began, dict(p.losses)))
+    return trace, run.image()
